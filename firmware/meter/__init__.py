@@ -1,0 +1,1 @@
+# The meter firmware: small self-contained modules in pure MicroPython.

@@ -1,0 +1,120 @@
+"""Meter readings as SenML packs in CBOR (RFC 8428, integer labels); the format is in docs/senml.md.
+
+parse_readings(payload, kid) -> list[Reading]
+    Validates the whole pack and returns its readings in pack order (strictly increasing seq).
+    Raises WireError naming the first problem; nothing is returned for a partly valid pack.
+encode_readings(kid, readings) -> bytes
+    The exact bytes the firmware's meter/senml.py writes for the same readings (a test checks it).
+"""
+
+from dataclasses import astuple, dataclass
+
+import cbor2
+
+from enerlectra.errors import WireError
+
+BASE_NAME = -2
+BASE_TIME = -3
+NAME = 0
+UNIT = 1
+VALUE = 2
+TIME = 6
+LABELS = frozenset((BASE_NAME, BASE_TIME, NAME, UNIT, VALUE, TIME))
+
+# Name and unit of each measurement, in Reading's field order after time_s and seq.
+MEASUREMENTS = (("energy", "Wh"), ("energy_out", "Wh"), ("power", "W"), ("credit", "Wh"))
+RECORDS_PER_READING = 1 + len(MEASUREMENTS)
+READINGS_PER_PACK_MAX = 256  # a day's backlog crosses in a handful of packs
+VALUE_MAX = 2**53  # beyond any real meter; keeps values exact in any JSON consumer
+TIME_MIN_S = 0
+TIME_MAX_S = 2**40
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    time_s: int
+    seq: int
+    energy_wh: int
+    energy_out_wh: int
+    power_w: int
+    credit_wh: int
+
+
+def base_name(kid: bytes) -> str:
+    return f"urn:dev:kid:{kid.hex()}:"
+
+
+def encode_readings(kid: bytes, readings: list[Reading]) -> bytes:
+    if not 0 < len(readings) <= READINGS_PER_PACK_MAX:
+        raise ValueError(f"a pack holds 1 to {READINGS_PER_PACK_MAX} readings")
+    base_time = readings[0].time_s
+    records: list[dict] = []
+    for reading in readings:
+        seq_record: dict = {NAME: "seq", VALUE: reading.seq}
+        if not records:
+            seq_record |= {BASE_NAME: base_name(kid), BASE_TIME: base_time}
+        elif reading.time_s != base_time:
+            seq_record[TIME] = reading.time_s - base_time
+        records.append(seq_record)
+        values = astuple(reading)[2:]
+        for (name, unit), value in zip(MEASUREMENTS, values, strict=True):
+            records.append({NAME: name, UNIT: unit, VALUE: value})
+    return cbor2.dumps(records, canonical=True)
+
+
+def _integer(record: dict, label: int, what: str, low: int, high: int) -> int:
+    value = record.get(label)
+    # bool is an int in Python but not in CBOR: refuse it explicitly.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise WireError(f"{what} must be an integer")
+    if not low <= value <= high:
+        raise WireError(f"{what} {value} out of range {low}..{high}")
+    return value
+
+
+def parse_readings(payload: bytes, kid: bytes) -> list[Reading]:
+    try:
+        records = cbor2.loads(payload)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError) as err:
+        raise WireError(f"SenML payload is not CBOR: {err}") from err
+    if not isinstance(records, list) or not records:
+        raise WireError("SenML pack must be a non-empty array of records")
+    if len(records) % RECORDS_PER_READING:
+        raise WireError(f"SenML pack must hold {RECORDS_PER_READING} records per reading")
+    if len(records) > READINGS_PER_PACK_MAX * RECORDS_PER_READING:
+        raise WireError(f"SenML pack holds more than {READINGS_PER_PACK_MAX} readings")
+    for index, record in enumerate(records):
+        if not isinstance(record, dict) or not set(record) <= LABELS:
+            raise WireError(f"SenML record {index} must be a map with integer labels -3..6")
+
+    first = records[0]
+    if first.get(BASE_NAME) != base_name(kid):
+        raise WireError(f"SenML base name must be {base_name(kid)!r}, the signing meter's")
+    base_time = _integer(first, BASE_TIME, "base time", TIME_MIN_S, TIME_MAX_S)
+
+    readings = []
+    for start in range(0, len(records), RECORDS_PER_READING):
+        seq_record = records[start]
+        if seq_record.get(NAME) != "seq":
+            raise WireError(f"SenML record {start} must be the 'seq' record of a reading")
+        if start and (BASE_NAME in seq_record or BASE_TIME in seq_record):
+            raise WireError("SenML base fields belong in the first record only")
+        offset = seq_record.get(TIME, 0)
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise WireError(f"SenML record {start} time must be an integer")
+        time_s = base_time + offset
+        if not TIME_MIN_S <= time_s <= TIME_MAX_S:
+            raise WireError(f"SenML record {start} time out of range")
+        values = [_integer(seq_record, VALUE, "seq", 0, VALUE_MAX)]
+        for position, (name, unit) in enumerate(MEASUREMENTS, start=start + 1):
+            record = records[position]
+            if record.get(NAME) != name or record.get(UNIT) != unit:
+                raise WireError(f"SenML record {position} must be {name!r} in {unit}")
+            if TIME in record or BASE_NAME in record or BASE_TIME in record:
+                raise WireError(f"SenML record {position} must not carry its own time or base")
+            values.append(_integer(record, VALUE, name, 0, VALUE_MAX))
+        reading = Reading(time_s, *values)
+        if readings and reading.seq <= readings[-1].seq:
+            raise WireError("SenML readings must have strictly increasing seq")
+        readings.append(reading)
+    return readings

@@ -1,0 +1,48 @@
+"""The gateway's SenML parser refuses every malformed pack with a reason, and never half-parses."""
+
+import cbor2
+import pytest
+
+from enerlectra.errors import WireError
+from enerlectra.senml import Reading, encode_readings, parse_readings
+
+KID = bytes.fromhex("0102")
+GOOD = [Reading(1_790_000_000, 1, 10, 0, 5, 100), Reading(1_790_000_060, 2, 11, 0, 5, 99)]
+
+
+def mutate(change):
+    records = cbor2.loads(encode_readings(KID, GOOD))
+    change(records)
+    return cbor2.dumps(records)
+
+
+def test_valid_pack_round_trips():
+    assert parse_readings(encode_readings(KID, GOOD), KID) == GOOD
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda r: r[0].update({-2: "urn:dev:kid:ffff:"}), "base name"),
+        (lambda r: r[0].pop(-3), "base time"),
+        (lambda r: r[1].update({2: -5}), "out of range"),
+        (lambda r: r[1].update({2: 1.5}), "integer"),
+        (lambda r: r[1].update({2: True}), "integer"),
+        (lambda r: r[3].update({1: "kW"}), "'power' in W"),
+        (lambda r: r[5].update({2: 1}), "strictly increasing"),
+        (lambda r: r.pop(), "records per reading"),
+        (lambda r: r[2].update({99: 1}), "integer labels"),
+        (lambda r: r[5].update({-3: 5}), "first record only"),
+        (lambda r: r[6].update({6: 3}), "own time"),
+        (lambda r: r.__setitem__(0, [1]), "must be a map"),
+    ],
+)
+def test_malformed_pack_is_refused_with_reason(change, reason):
+    with pytest.raises(WireError, match=reason):
+        parse_readings(mutate(change), KID)
+
+
+@pytest.mark.parametrize("payload", [b"", b"\xff", cbor2.dumps({}), cbor2.dumps([]), cbor2.dumps([{}] * 1285)])
+def test_payload_that_is_not_a_pack_is_refused(payload):
+    with pytest.raises(WireError):
+        parse_readings(payload, KID)

@@ -1,0 +1,56 @@
+"""The running gateway: the CoAP site and the HTTP API on one event loop, over one database.
+
+`serve()` is the only place the parts are wired together. Nothing starts at import time.
+"""
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import aiocoap
+import uvicorn
+
+from edge.coap_site import build_site
+from edge.db import create_schema, make_engine
+from edge.http_api import create_http_app
+from edge.ingest import IngestService
+
+COAP_PORT = 5683
+HTTP_PORT = 8080
+
+
+def open_database(path: str | Path):
+    """An engine on `path` with every gateway table created."""
+    import edge.meters
+    import edge.readings  # noqa: F401  (registers the tables with SQLModel's metadata)
+
+    engine = make_engine(path)
+    create_schema(engine)
+    return engine
+
+
+async def serve(db_path: str | Path, host: str = "127.0.0.1", coap_port: int = COAP_PORT,
+                http_port: int = HTTP_PORT) -> None:
+    """Runs until interrupted (SIGINT/SIGTERM), then finishes writing what it acknowledged."""
+    engine = open_database(db_path)
+    ingest = IngestService(engine)
+    await ingest.start()
+    coap = await aiocoap.Context.create_server_context(build_site(ingest), bind=(host, coap_port))
+    http = uvicorn.Server(
+        uvicorn.Config(create_http_app(engine), host=host, port=http_port, log_level="warning", lifespan="off")
+    )
+    print(f"enerlectra-edge: CoAP coap://{host}:{coap_port}  HTTP http://{host}:{http_port}  db {db_path}",
+          flush=True)
+    try:
+        await http.serve()  # returns on SIGINT/SIGTERM (uvicorn installs the handlers)
+    finally:
+        with contextlib.suppress(Exception):
+            await coap.shutdown()
+        await ingest.stop()
+        engine.dispose()
+        logging.getLogger(__name__).info("gateway stopped")
+
+
+def run(db_path: str | Path, host: str, coap_port: int, http_port: int) -> None:
+    asyncio.run(serve(db_path, host, coap_port, http_port))

@@ -1,0 +1,104 @@
+"""A cluster on loopback: a gateway process and virtual meters (the real firmware on the MicroPython unix port).
+
+Used by `make run` (tools/demo.py), the end-to-end tests and the benchmarks, so all of them run the same
+processes a user would.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tools.firmware_build import DEFAULT_OUT, build
+from tools.provision import Identity, new_identity, register_over_http, write_config
+
+BIN = Path(sys.executable).parent
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Gateway:
+    """`enerlectra-edge serve` in its own process."""
+
+    def __init__(self, db: Path, coap_port: int | None = None, http_port: int | None = None):
+        self.db = db
+        self.coap_port = coap_port or free_port(socket.SOCK_DGRAM)
+        self.http_port = http_port or free_port(socket.SOCK_STREAM)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, timeout_s: float = 30) -> "Gateway":
+        self.process = subprocess.Popen(
+            [str(BIN / "enerlectra-edge"), "serve", "--db", str(self.db), "--coap-port", str(self.coap_port),
+             "--http-port", str(self.http_port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        line = self.process.stdout.readline()
+        if "enerlectra-edge:" not in line:
+            self.stop()
+            raise RuntimeError(f"gateway did not start: {line}{self.process.stdout.read()}")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:  # the ready line comes before uvicorn binds
+            try:
+                self.get("/api/meters")
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("gateway HTTP API did not come up")
+
+    def get(self, path: str):
+        with urllib.request.urlopen(self.http_url + path, timeout=10) as response:
+            return json.load(response)
+
+    def stop(self) -> str:
+        """Stops the gateway as an operator would (SIGINT) and returns what it printed."""
+        if self.process is None:
+            return ""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        output = self.process.stdout.read()
+        self.process.stdout.close()
+        return output
+
+
+def micropython() -> str:
+    return str(BIN / "micropython")
+
+
+def provision_meter(gateway: Gateway, flash: Path, meter_id: str, phone: str = "+260971234567",
+                    **settings: int) -> Identity:
+    identity = new_identity(meter_id)
+    register_over_http(gateway.http_url, identity, phone)
+    write_config(flash, identity, "127.0.0.1", gateway.coap_port, **settings)
+    return identity
+
+
+def start_meter(flash: Path, firmware: Path = DEFAULT_OUT, heapsize: str = "64K") -> subprocess.Popen:
+    """Boots the firmware in `firmware` with `flash` as the meter's flash (its working directory)."""
+    env = dict(os.environ, MICROPYPATH=f"{firmware}:.frozen")
+    return subprocess.Popen(
+        [micropython(), "-X", f"heapsize={heapsize}", str(firmware / "main.py")],
+        cwd=flash, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def build_firmware(out: Path = DEFAULT_OUT) -> Path:
+    build(out)
+    return out

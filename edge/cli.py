@@ -4,6 +4,8 @@
     enerlectra-edge meter add --db PATH --meter-id ID --kid HEX --public-key HEX --phone +260XXXXXXXXX
     enerlectra-edge meter list --db PATH
     enerlectra-edge meter show --db PATH --meter-id ID
+    enerlectra-edge ledger verify --db PATH [--gateway-key PATH]
+    enerlectra-edge ledger balances --db PATH
 
 Errors print one line on stderr and exit with status 2; nothing is changed.
 """
@@ -15,6 +17,7 @@ import sys
 from dataclasses import asdict
 
 from edge.app import COAP_PORT, HTTP_PORT, open_database, run
+from edge.ledger import commands as ledger_commands
 from edge.meters import MeterCreate, MeterError, find_meter, list_meters, register_meter
 
 DEFAULT_DB = os.environ.get("ENERLECTRA_DB", "enerlectra-edge.db")
@@ -74,11 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     show = with_db(meter.add_parser("show", help="one meter and its totals"))
     show.add_argument("--meter-id", required=True)
     show.set_defaults(handler=_meter_show)
+
+    ledger_commands.add_commands(commands)  # `ledger verify`, `ledger balances`: they set `func` (exit code)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "func"):
+        return args.func(args)
     try:
         args.handler(args)
     except CommandError as err:

@@ -1,0 +1,119 @@
+"""`make run`: a small cluster comes alive on loopback.
+
+A gateway (`enerlectra-edge serve`, SQLite in .run/) and several virtual meters — the real firmware, built to
+.mpy and running on the MicroPython unix port — which sign readings and send them over CoAP. Every few seconds
+the per-meter totals are read back from the gateway's HTTP API and printed. To show that the gateway refuses
+what it must, the demo also sends a forged reading and a replayed one itself and prints the gateway's answers.
+
+    python -m tools.demo [--meters 5] [--seconds 0 (= until Ctrl-C)] [--interval 2]
+"""
+
+import argparse
+import asyncio
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import aiocoap
+from nacl.signing import SigningKey
+
+from enerlectra.cose import sign1
+from enerlectra.senml import Reading, encode_readings
+from tools.cluster import Gateway, build_firmware, provision_meter, start_meter
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / ".run"
+HOUSEHOLDS = [  # (meter id, phone, average load in W): a few Lusaka homes
+    ("mwansa", "+260971000001", 450),
+    ("chilufya", "+260962000002", 1200),
+    ("banda", "+260973000003", 250),
+    ("phiri", "+260964000004", 800),
+    ("tembo", "+260975000005", 600),
+    ("zulu", "+260966000006", 350),
+    ("mulenga", "+260977000007", 950),
+    ("lungu", "+260968000008", 500),
+]
+
+
+async def show_refusals(gateway: Gateway, identity) -> None:
+    """Sends a forgery and a replay the way an attacker on the network could, and prints the answers."""
+    client = await aiocoap.Context.create_client_context()
+    uri = f"coap://127.0.0.1:{gateway.coap_port}/r"
+    try:
+        reading = Reading(int(time.time()), 1, 999_999, 0, 0, 1_000_000)
+        attempts = {
+            "forged (signed with a stranger's key)": sign1(encode_readings(identity.kid, [reading]),
+                                                           SigningKey.generate(), identity.kid),
+            "replayed (seq 1 again, new content)": sign1(encode_readings(identity.kid, [reading]),
+                                                         identity.signing_key, identity.kid),
+        }
+        for label, message in attempts.items():
+            request = aiocoap.Message(code=aiocoap.POST, uri=uri, payload=message)
+            request.opt.content_format = 18
+            response = await client.request(request).response
+            print(f"  {label}: {response.code} {response.payload.decode()}")
+    finally:
+        await client.shutdown()
+
+
+def print_totals(gateway: Gateway) -> None:
+    header = f"{'meter':10} {'readings':>8} {'last seq':>8} {'energy Wh':>10} {'power W':>8}"
+    print(f"\n{time.strftime('%H:%M:%S')}  {header}")
+    for meter in gateway.get("/api/meters"):
+        print(f"          {meter['meter_id']:10} {meter['readings']:>8} {meter['last_seq']:>8} "
+              f"{meter['energy_wh'] or 0:>10} {meter['power_w'] or 0:>8}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meters", type=int, default=5, choices=range(1, len(HOUSEHOLDS) + 1))
+    parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run until Ctrl-C)")
+    parser.add_argument("--interval", type=int, default=2, help="seconds between a meter's readings")
+    args = parser.parse_args()
+
+    shutil.rmtree(RUN, ignore_errors=True)
+    RUN.mkdir()
+    firmware = build_firmware(RUN / "firmware")
+    gateway = Gateway(RUN / "gateway.db").start()
+    print(f"gateway: CoAP port {gateway.coap_port}, HTTP API {gateway.http_url}/api/meters "
+          f"(OpenAPI at {gateway.http_url}/schema/openapi.json)")
+    meters = []
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        identities = []
+        for meter_id, phone, power_w in HOUSEHOLDS[: args.meters]:
+            identities.append(provision_meter(gateway, RUN / "meters" / meter_id, meter_id, phone,
+                                              interval_s=args.interval, sim_power_w=power_w, credit_wh=20_000))
+            meters.append(start_meter(RUN / "meters" / meter_id, firmware))
+        print(f"{len(meters)} virtual meters running the firmware on the MicroPython unix port")
+        time.sleep(args.interval + 1)
+        print("an attacker tries:")
+        asyncio.run(show_refusals(gateway, identities[0]))
+        started = time.monotonic()
+        while not stopping and (not args.seconds or time.monotonic() - started < args.seconds):
+            print_totals(gateway)
+            for _ in range(50):
+                if stopping:
+                    break
+                time.sleep(0.1)
+    finally:
+        for process in meters:
+            process.terminate()
+        for process in meters:
+            process.wait(timeout=10)
+            process.stdout.close()
+        gateway.stop()
+        print("\nstopped; the database is in .run/gateway.db "
+              "(try: .venv/bin/enerlectra-edge meter list --db .run/gateway.db)")
+
+
+if __name__ == "__main__":
+    main()

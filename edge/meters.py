@@ -31,6 +31,7 @@ class Meter(SQLModel, table=True):
     energy_out_wh: int | None = None
     power_w: int | None = None
     credit_wh: int | None = None
+    depletion_s: int | None = None  # the meter's latest forecast of time until its credit runs out
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class MeterRead:
     energy_out_wh: int | None
     power_w: int | None
     credit_wh: int | None
+    depletion_s: int | None
 
     @classmethod
     def of(cls, meter: Meter) -> "MeterRead":

@@ -33,6 +33,7 @@ class StoredReading(SQLModel, table=True):
     energy_out_wh: int
     power_w: int
     credit_wh: int
+    depletion_s: int | None = None  # the meter's forecast of time until its credit runs out
     message_digest: str = Field(foreign_key="signed_message.digest")
 
 
@@ -54,12 +55,12 @@ def digest_of(raw: bytes) -> str:
 # Plain DB-API statements on the hot path: SQLAlchemy's per-row work would cost more than the fsync it shares.
 _INSERT_MESSAGE = "INSERT INTO signed_message (digest, meter_id, raw, received_at_ms) VALUES (?, ?, ?, ?)"
 _INSERT_READING = (
-    "INSERT INTO reading (meter_id, seq, time_s, energy_wh, energy_out_wh, power_w, credit_wh, message_digest)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO reading (meter_id, seq, time_s, energy_wh, energy_out_wh, power_w, credit_wh, depletion_s,"
+    " message_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_TOTALS = (
     "UPDATE meter SET readings = readings + ?, last_seq = ?, last_time_s = ?, energy_wh = ?, energy_out_wh = ?,"
-    " power_w = ?, credit_wh = ? WHERE meter_id = ?"
+    " power_w = ?, credit_wh = ?, depletion_s = ? WHERE meter_id = ?"
 )
 
 
@@ -86,13 +87,13 @@ def write_batch(connection: sqlite3.Connection, batch: list[AcceptedMessage]) ->
         messages.append((message.digest, message.meter_id, message.raw, message.received_at_ms))
         for r in message.readings:
             rows.append((message.meter_id, r.seq, r.time_s, r.energy_wh, r.energy_out_wh, r.power_w, r.credit_wh,
-                         message.digest))
+                         r.depletion_s, message.digest))
         latest = message.readings[-1]
         previous = totals.get(message.meter_id)
         invariant(previous is None or previous[1] < latest.seq, "batch holds a meter's seqs out of order")
         added = (previous[0] if previous else 0) + len(message.readings)
         totals[message.meter_id] = (added, latest.seq, latest.time_s, latest.energy_wh, latest.energy_out_wh,
-                                    latest.power_w, latest.credit_wh, message.meter_id)
+                                    latest.power_w, latest.credit_wh, latest.depletion_s, message.meter_id)
     try:
         connection.executemany(_INSERT_MESSAGE, messages)
         connection.executemany(_INSERT_READING, rows)

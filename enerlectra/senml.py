@@ -7,7 +7,7 @@ encode_readings(kid, readings) -> bytes
     The exact bytes the firmware's meter/senml.py writes for the same readings (a test checks it).
 """
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 import cbor2
 
@@ -21,9 +21,12 @@ VALUE = 2
 TIME = 6
 LABELS = frozenset((BASE_NAME, BASE_TIME, NAME, UNIT, VALUE, TIME))
 
-# Name and unit of each measurement, in Reading's field order after time_s and seq.
+# Name and unit of each measurement every reading carries, in Reading's field order after time_s and seq.
 MEASUREMENTS = (("energy", "Wh"), ("energy_out", "Wh"), ("power", "W"), ("credit", "Wh"))
-RECORDS_PER_READING = 1 + len(MEASUREMENTS)
+# Optional last record of a reading: the meter's own forecast of the time until its credit runs out.
+DEPLETION = ("depletion", "s")
+RECORDS_PER_READING_MIN = 1 + len(MEASUREMENTS)
+RECORDS_PER_READING_MAX = RECORDS_PER_READING_MIN + 1
 READINGS_PER_PACK_MAX = 256  # a day's backlog crosses in a handful of packs
 VALUE_MAX = 2**53  # beyond any real meter; keeps values exact in any JSON consumer
 TIME_MIN_S = 0
@@ -38,6 +41,7 @@ class Reading:
     energy_out_wh: int
     power_w: int
     credit_wh: int
+    depletion_s: int | None = None  # None: the meter had no forecast (too little history, or no model)
 
 
 def base_name(kid: bytes) -> str:
@@ -56,9 +60,11 @@ def encode_readings(kid: bytes, readings: list[Reading]) -> bytes:
         elif reading.time_s != base_time:
             seq_record[TIME] = reading.time_s - base_time
         records.append(seq_record)
-        values = astuple(reading)[2:]
+        values = (reading.energy_wh, reading.energy_out_wh, reading.power_w, reading.credit_wh)
         for (name, unit), value in zip(MEASUREMENTS, values, strict=True):
             records.append({NAME: name, UNIT: unit, VALUE: value})
+        if reading.depletion_s is not None:
+            records.append({NAME: DEPLETION[0], UNIT: DEPLETION[1], VALUE: reading.depletion_s})
     return cbor2.dumps(records, canonical=True)
 
 
@@ -72,6 +78,17 @@ def _integer(record: dict, label: int, what: str, low: int, high: int) -> int:
     return value
 
 
+def _measurement(records: list, position: int, name: str, unit: str) -> int:
+    if position >= len(records):
+        raise WireError(f"SenML pack ends before the {name!r} record of a reading")
+    record = records[position]
+    if record.get(NAME) != name or record.get(UNIT) != unit:
+        raise WireError(f"SenML record {position} must be {name!r} in {unit}")
+    if TIME in record or BASE_NAME in record or BASE_TIME in record:
+        raise WireError(f"SenML record {position} must not carry its own time or base")
+    return _integer(record, VALUE, name, 0, VALUE_MAX)
+
+
 def parse_readings(payload: bytes, kid: bytes) -> list[Reading]:
     try:
         records = cbor2.loads(payload)
@@ -79,9 +96,7 @@ def parse_readings(payload: bytes, kid: bytes) -> list[Reading]:
         raise WireError(f"SenML payload is not CBOR: {err}") from err
     if not isinstance(records, list) or not records:
         raise WireError("SenML pack must be a non-empty array of records")
-    if len(records) % RECORDS_PER_READING:
-        raise WireError(f"SenML pack must hold {RECORDS_PER_READING} records per reading")
-    if len(records) > READINGS_PER_PACK_MAX * RECORDS_PER_READING:
+    if len(records) > READINGS_PER_PACK_MAX * RECORDS_PER_READING_MAX:
         raise WireError(f"SenML pack holds more than {READINGS_PER_PACK_MAX} readings")
     for index, record in enumerate(records):
         if not isinstance(record, dict) or not set(record) <= LABELS:
@@ -92,28 +107,31 @@ def parse_readings(payload: bytes, kid: bytes) -> list[Reading]:
         raise WireError(f"SenML base name must be {base_name(kid)!r}, the signing meter's")
     base_time = _integer(first, BASE_TIME, "base time", TIME_MIN_S, TIME_MAX_S)
 
-    readings = []
-    for start in range(0, len(records), RECORDS_PER_READING):
-        seq_record = records[start]
+    readings: list[Reading] = []
+    position = 0
+    while position < len(records):
+        if len(readings) == READINGS_PER_PACK_MAX:
+            raise WireError(f"SenML pack holds more than {READINGS_PER_PACK_MAX} readings")
+        seq_record = records[position]
         if seq_record.get(NAME) != "seq":
-            raise WireError(f"SenML record {start} must be the 'seq' record of a reading")
-        if start and (BASE_NAME in seq_record or BASE_TIME in seq_record):
+            raise WireError(f"SenML record {position} must be the 'seq' record of a reading")
+        if position and (BASE_NAME in seq_record or BASE_TIME in seq_record):
             raise WireError("SenML base fields belong in the first record only")
         offset = seq_record.get(TIME, 0)
         if not isinstance(offset, int) or isinstance(offset, bool):
-            raise WireError(f"SenML record {start} time must be an integer")
+            raise WireError(f"SenML record {position} time must be an integer")
         time_s = base_time + offset
         if not TIME_MIN_S <= time_s <= TIME_MAX_S:
-            raise WireError(f"SenML record {start} time out of range")
-        values = [_integer(seq_record, VALUE, "seq", 0, VALUE_MAX)]
-        for position, (name, unit) in enumerate(MEASUREMENTS, start=start + 1):
-            record = records[position]
-            if record.get(NAME) != name or record.get(UNIT) != unit:
-                raise WireError(f"SenML record {position} must be {name!r} in {unit}")
-            if TIME in record or BASE_NAME in record or BASE_TIME in record:
-                raise WireError(f"SenML record {position} must not carry its own time or base")
-            values.append(_integer(record, VALUE, name, 0, VALUE_MAX))
-        reading = Reading(time_s, *values)
+            raise WireError(f"SenML record {position} time out of range")
+        seq = _integer(seq_record, VALUE, "seq", 0, VALUE_MAX)
+        values = [_measurement(records, position + 1 + index, name, unit)
+                  for index, (name, unit) in enumerate(MEASUREMENTS)]
+        position += RECORDS_PER_READING_MIN
+        depletion_s = None
+        if position < len(records) and records[position].get(NAME) == DEPLETION[0]:
+            depletion_s = _measurement(records, position, *DEPLETION)
+            position += 1
+        reading = Reading(time_s, seq, *values, depletion_s)
         if readings and reading.seq <= readings[-1].seq:
             raise WireError("SenML readings must have strictly increasing seq")
         readings.append(reading)

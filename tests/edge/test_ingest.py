@@ -143,3 +143,15 @@ async def test_many_meters_at_once_all_land(gateway):
     assert sum(r.readings_stored for r in results) == 60
     assert gateway.stored() == (60, 60)
     assert all(gateway.meter(m.meter_id).readings == 3 for m in meters)
+
+
+async def test_meters_forecast_of_credit_depletion_is_kept_with_its_totals(gateway):
+    from enerlectra.senml import Reading
+
+    meter = gateway.register("house-1", bytes.fromhex("a1"))
+    with_forecast = Reading(1_790_000_000, 1, 1000, 0, 400, 5000, depletion_s=9 * 3600)
+    assert (await gateway.post(meter.message(with_forecast))).code == aiocoap.CHANGED
+    assert gateway.meter("house-1").depletion_s == 9 * 3600
+    without = meter.reading(2)
+    assert (await gateway.post(meter.message(without))).code == aiocoap.CHANGED
+    assert gateway.meter("house-1").depletion_s is None  # the latest reading had no forecast

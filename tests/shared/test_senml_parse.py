@@ -20,6 +20,14 @@ def test_valid_pack_round_trips():
     assert parse_readings(encode_readings(KID, GOOD), KID) == GOOD
 
 
+def test_depletion_forecast_is_optional_per_reading():
+    mixed = [Reading(1_790_000_000, 1, 10, 0, 5, 100, depletion_s=7200), GOOD[1]]
+    records = cbor2.loads(encode_readings(KID, mixed))
+    assert records[5] == {0: "depletion", 1: "s", 2: 7200}
+    assert len(records) == 11
+    assert parse_readings(encode_readings(KID, mixed), KID) == mixed
+
+
 @pytest.mark.parametrize(
     "change, reason",
     [
@@ -30,7 +38,9 @@ def test_valid_pack_round_trips():
         (lambda r: r[1].update({2: True}), "integer"),
         (lambda r: r[3].update({1: "kW"}), "'power' in W"),
         (lambda r: r[5].update({2: 1}), "strictly increasing"),
-        (lambda r: r.pop(), "records per reading"),
+        (lambda r: r.pop(), "ends before the 'credit' record"),
+        (lambda r: r.insert(5, {0: "depletion", 1: "h", 2: 5}), "'depletion' in s"),
+        (lambda r: r.insert(3, {0: "depletion", 1: "s", 2: 5}), "'power' in W"),
         (lambda r: r[2].update({99: 1}), "integer labels"),
         (lambda r: r[5].update({-3: 5}), "first record only"),
         (lambda r: r[6].update({6: 3}), "own time"),

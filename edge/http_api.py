@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from edge.meters import MeterCreate, MeterError, MeterRead, find_meter, list_meters, register_meter
 from edge.readings import recent_readings
+from edge.ussd import CREDIT_ITEM, UssdController, UssdMenu
 
 READINGS_PAGE_MAX = 1000
 
@@ -51,12 +52,21 @@ class MeterController(Controller):
         return [row.model_dump(exclude={"message_digest"}) for row in recent_readings(engine, meter_id, limit)]
 
 
-def create_http_app(engine: Engine, extra_controllers: tuple = ()) -> Litestar:
+def create_http_app(engine: Engine, extra_controllers: tuple = (), ussd_items: tuple = ()) -> Litestar:
+    """The gateway's HTTP app; `ussd_items` are menu entries (edge.ussd.MenuItem) after "Credit left"."""
+    ussd_menu = UssdMenu(engine, [CREDIT_ITEM, *ussd_items])
+
     def provide_engine() -> Engine:
         return engine
 
+    def provide_ussd_menu() -> UssdMenu:
+        return ussd_menu
+
     return Litestar(
-        route_handlers=[MeterController, *extra_controllers],
-        dependencies={"engine": Provide(provide_engine, sync_to_thread=False)},
+        route_handlers=[MeterController, UssdController, *extra_controllers],
+        dependencies={
+            "engine": Provide(provide_engine, sync_to_thread=False),
+            "ussd_menu": Provide(provide_ussd_menu, sync_to_thread=False),
+        },
         openapi_config=OpenAPIConfig(title="Enerlectra cluster gateway", version="0.1.0"),
     )

@@ -23,10 +23,12 @@ HTTP_PORT = 8080
 
 def open_database(path: str | Path):
     """An engine on `path` with every gateway table created."""
+    import edge.alerts
     import edge.grants
     import edge.ledger
     import edge.meters
-    import edge.readings  # noqa: F401  (importing registers each module's tables with SQLModel's metadata)
+    import edge.readings
+    import edge.sms  # noqa: F401  (importing registers each module's tables with SQLModel's metadata)
 
     engine = make_engine(path)
     create_schema(engine)

@@ -68,3 +68,21 @@ def scan(engine: Engine) -> int:
             session.add(state)
         session.commit()
     return queued
+
+
+async def alert_forever(engine: Engine, centre, period_s: float = 30.0) -> None:
+    """The gateway's alert loop: scan forecasts, hand due SMS to the centre, sleep; never blocks ingest long."""
+    import asyncio
+    import logging
+    import time
+
+    from edge.sms import deliver_due
+
+    log = logging.getLogger(__name__)
+    while True:
+        try:
+            scan(engine)
+            deliver_due(engine, centre, int(time.time()))
+        except Exception:  # a database hiccup must not end alerting for good: log it and try next round
+            log.exception("alert round failed")
+        await asyncio.sleep(period_s)

@@ -12,10 +12,12 @@ from pathlib import Path
 import aiocoap
 import uvicorn
 
+from edge.alerts import alert_forever
 from edge.coap_site import build_site
 from edge.db import create_schema, make_engine
 from edge.http_api import create_http_app
 from edge.ingest import IngestService
+from edge.sms import SimulatedSmsCentre
 
 COAP_PORT = 5683
 HTTP_PORT = 8080
@@ -41,6 +43,8 @@ async def serve(db_path: str | Path, host: str = "127.0.0.1", coap_port: int = C
     engine = open_database(db_path)
     ingest = IngestService(engine)
     await ingest.start()
+    # No SMS centre is reachable from here: the simulated one behaves like one (see edge/sms.py).
+    alerts = asyncio.create_task(alert_forever(engine, SimulatedSmsCentre()), name="alerts")
     coap = await aiocoap.Context.create_server_context(build_site(ingest), bind=(host, coap_port))
     http = uvicorn.Server(
         uvicorn.Config(create_http_app(engine), host=host, port=http_port, log_level="warning", lifespan="off")
@@ -53,6 +57,7 @@ async def serve(db_path: str | Path, host: str = "127.0.0.1", coap_port: int = C
     try:
         await http.serve()  # returns on SIGINT/SIGTERM (uvicorn installs the handlers)
     finally:
+        alerts.cancel()
         with contextlib.suppress(Exception):
             await coap.shutdown()
         await ingest.stop()

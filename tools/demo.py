@@ -3,7 +3,8 @@
 A gateway (`enerlectra-edge serve`, SQLite in .run/) and several virtual meters — the real firmware, built to
 .mpy and running on the MicroPython unix port — which sign readings and send them over CoAP. Every few seconds
 the per-meter totals are read back from the gateway's HTTP API and printed. To show that the gateway refuses
-what it must, the demo also sends a forged reading and a replayed one itself and prints the gateway's answers.
+what it must, the demo plays someone on the network once (a replayed, an edited, a forged message) and prints
+the gateway's answers.
 
     python -m tools.demo [--meters 5] [--seconds 0 (= until Ctrl-C)] [--interval 2]
 """
@@ -36,23 +37,32 @@ HOUSEHOLDS = [  # (meter id, phone, average load in W): a few Lusaka homes
 ]
 
 
-async def show_refusals(gateway: Gateway, identity) -> None:
-    """Sends a forgery and a replay the way an attacker on the network could, and prints the answers."""
+async def show_attacks(gateway: Gateway) -> None:
+    """Plays someone on the network with a captured message, and prints what the gateway answers."""
+    identity = provision_meter(gateway, RUN / "meters" / "lab", "lab", "+260979999999")
     client = await aiocoap.Context.create_client_context()
     uri = f"coap://127.0.0.1:{gateway.coap_port}/r"
+
+    async def post(label: str, message: bytes) -> None:
+        request = aiocoap.Message(code=aiocoap.POST, uri=uri, payload=message)
+        request.opt.content_format = 18
+        response = await client.request(request).response
+        print(f"  {label:48} {response.code} {response.payload.decode()}")
+
     try:
-        reading = Reading(int(time.time()), 1, 999_999, 0, 0, 1_000_000)
-        attempts = {
-            "forged (signed with a stranger's key)": sign1(encode_readings(identity.kid, [reading]),
-                                                           SigningKey.generate(), identity.kid),
-            "replayed (seq 1 again, new content)": sign1(encode_readings(identity.kid, [reading]),
-                                                         identity.signing_key, identity.kid),
-        }
-        for label, message in attempts.items():
-            request = aiocoap.Message(code=aiocoap.POST, uri=uri, payload=message)
-            request.opt.content_format = 18
-            response = await client.request(request).response
-            print(f"  {label}: {response.code} {response.payload.decode()}")
+        reading = Reading(int(time.time()), 1, 1_000, 0, 200, 5_000)
+        genuine = sign1(encode_readings(identity.kid, [reading]), identity.signing_key, identity.kid)
+        await post("the lab meter's genuine reading", genuine)
+        await post("the same bytes replayed", genuine)
+        tampered = genuine.replace((1_000).to_bytes(2, "big"), (9_999).to_bytes(2, "big"))
+        await post("captured, energy edited to 9999 Wh", tampered)
+        stranger = sign1(encode_readings(identity.kid, [reading]), SigningKey.generate(), identity.kid)
+        await post("signed with a stranger's key", stranger)
+        older = sign1(encode_readings(identity.kid, [Reading(int(time.time()), 1, 50, 0, 0, 99_999)]),
+                      identity.signing_key, identity.kid)
+        await post("seq 1 reused with new content", older)
+        lab = gateway.get("/api/meters/lab")
+        print(f"  the lab meter: {lab['readings']} reading stored, energy {lab['energy_wh']} Wh")
     finally:
         await client.shutdown()
 
@@ -88,26 +98,28 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        identities = []
         for meter_id, phone, power_w in HOUSEHOLDS[: args.meters]:
-            identities.append(provision_meter(gateway, RUN / "meters" / meter_id, meter_id, phone,
-                                              interval_s=args.interval, sim_power_w=power_w, credit_wh=20_000))
-            meters.append(start_meter(RUN / "meters" / meter_id, firmware))
+            provision_meter(gateway, RUN / "meters" / meter_id, meter_id, phone, interval_s=args.interval,
+                            sim_power_w=power_w, credit_wh=20_000)
+            meters.append((meter_id, start_meter(RUN / "meters" / meter_id, firmware)))
         print(f"{len(meters)} virtual meters running the firmware on the MicroPython unix port")
-        time.sleep(args.interval + 1)
-        print("an attacker tries:")
-        asyncio.run(show_refusals(gateway, identities[0]))
+        print("someone on the network tries:")
+        asyncio.run(show_attacks(gateway))
         started = time.monotonic()
         while not stopping and (not args.seconds or time.monotonic() - started < args.seconds):
             print_totals(gateway)
+            for meter_id, process in meters:
+                if process.poll() is not None:
+                    print(f"  meter {meter_id} stopped (exit {process.returncode}):\n{process.stdout.read()[-600:]}")
+                    stopping = True
             for _ in range(50):
                 if stopping:
                     break
                 time.sleep(0.1)
     finally:
-        for process in meters:
+        for _, process in meters:
             process.terminate()
-        for process in meters:
+        for _, process in meters:
             process.wait(timeout=10)
             process.stdout.close()
         gateway.stop()

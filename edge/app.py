@@ -16,8 +16,12 @@ from edge.alerts import alert_forever
 from edge.coap_site import build_site
 from edge.db import create_schema, make_engine
 from edge.http_api import create_http_app
+from edge.identity import load_or_create_gateway_key
 from edge.ingest import IngestService
+from edge.mobile_money import MobileMoneySimulator
+from edge.settlement.loop import settle_forever
 from edge.sms import SimulatedSmsCentre
+from edge.ussd_market import MARKET_USSD_ITEMS
 
 COAP_PORT = 5683
 HTTP_PORT = 8080
@@ -28,8 +32,13 @@ def open_database(path: str | Path):
     import edge.alerts
     import edge.grants
     import edge.ledger
+    import edge.members
     import edge.meters
+    import edge.mobile_money
+    import edge.orders
+    import edge.prepaid
     import edge.readings
+    import edge.settlement
     import edge.sms  # noqa: F401  (importing registers each module's tables with SQLModel's metadata)
 
     engine = make_engine(path)
@@ -38,16 +47,25 @@ def open_database(path: str | Path):
 
 
 async def serve(db_path: str | Path, host: str = "127.0.0.1", coap_port: int = COAP_PORT,
-                http_port: int = HTTP_PORT) -> None:
-    """Runs until interrupted (SIGINT/SIGTERM), then finishes writing what it acknowledged."""
+                http_port: int = HTTP_PORT, gateway_key_path: str | Path | None = None) -> None:
+    """Runs until interrupted (SIGINT/SIGTERM), then finishes writing what it acknowledged.
+
+    The gateway key (default: the database path with suffix .key, created on first use) signs credit grants
+    and interval seals; settlement runs in the background shortly after each interval ends.
+    """
     engine = open_database(db_path)
+    gateway_key = load_or_create_gateway_key(gateway_key_path or Path(db_path).with_suffix(".key"))
     ingest = IngestService(engine)
     await ingest.start()
     # No SMS centre is reachable from here: the simulated one behaves like one (see edge/sms.py).
     alerts = asyncio.create_task(alert_forever(engine, SimulatedSmsCentre()), name="alerts")
+    # No mobile-money operator is reachable from here either: the simulated one answers (see edge/mobile_money.py).
+    settlement = asyncio.create_task(settle_forever(engine, gateway_key, operator=MobileMoneySimulator()),
+                                     name="settlement")
     coap = await aiocoap.Context.create_server_context(build_site(ingest), bind=(host, coap_port))
+    http_app = create_http_app(engine, ussd_items=MARKET_USSD_ITEMS, gateway_key=gateway_key)
     http = uvicorn.Server(
-        uvicorn.Config(create_http_app(engine), host=host, port=http_port, log_level="warning", lifespan="off")
+        uvicorn.Config(http_app, host=host, port=http_port, log_level="warning", lifespan="off")
     )
     # Start-up objects live for months: keep them out of the collector's way (fewer, cheaper collections).
     gc.collect()
@@ -58,6 +76,7 @@ async def serve(db_path: str | Path, host: str = "127.0.0.1", coap_port: int = C
         await http.serve()  # returns on SIGINT/SIGTERM (uvicorn installs the handlers)
     finally:
         alerts.cancel()
+        settlement.cancel()
         with contextlib.suppress(Exception):
             await coap.shutdown()
         await ingest.stop()
@@ -65,5 +84,6 @@ async def serve(db_path: str | Path, host: str = "127.0.0.1", coap_port: int = C
         logging.getLogger(__name__).info("gateway stopped")
 
 
-def run(db_path: str | Path, host: str, coap_port: int, http_port: int) -> None:
-    asyncio.run(serve(db_path, host, coap_port, http_port))
+def run(db_path: str | Path, host: str, coap_port: int, http_port: int,
+        gateway_key_path: str | Path | None = None) -> None:
+    asyncio.run(serve(db_path, host, coap_port, http_port, gateway_key_path))

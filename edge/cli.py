@@ -1,11 +1,12 @@
 """`enerlectra-edge`: run the cluster gateway and administer it from a shell.
 
-    enerlectra-edge serve --db PATH [--host 127.0.0.1] [--coap-port 5683] [--http-port 8080]
+    enerlectra-edge serve --db PATH [--host 127.0.0.1] [--coap-port 5683] [--http-port 8080] [--gateway-key PATH]
     enerlectra-edge meter add --db PATH --meter-id ID --kid HEX --public-key HEX --phone +260XXXXXXXXX
     enerlectra-edge meter list --db PATH
     enerlectra-edge meter show --db PATH --meter-id ID
     enerlectra-edge ledger verify --db PATH [--gateway-key PATH]
     enerlectra-edge ledger balances --db PATH
+    enerlectra-edge member|cluster|wallet|settle|price ...   (the cooperative: see edge/commands.py)
 
 Errors print one line on stderr and exit with status 2; nothing is changed.
 """
@@ -16,6 +17,7 @@ import os
 import sys
 from dataclasses import asdict
 
+from edge import commands as cooperative_commands
 from edge.app import COAP_PORT, HTTP_PORT, open_database, run
 from edge.ledger import commands as ledger_commands
 from edge.meters import MeterCreate, MeterError, find_meter, list_meters, register_meter
@@ -28,7 +30,8 @@ class CommandError(Exception):
 
 
 def _serve(args) -> None:
-    run(args.db, args.host, args.coap_port, args.http_port)
+    run(args.db, args.host, args.coap_port, args.http_port,
+        args.gateway_key or cooperative_commands.default_key_path(args.db))
 
 
 def _meter_add(args) -> None:
@@ -64,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     serve.add_argument("--coap-port", type=int, default=COAP_PORT)
     serve.add_argument("--http-port", type=int, default=HTTP_PORT)
+    serve.add_argument("--gateway-key", default=None,
+                       help="the gateway's Ed25519 key file (default: the database path with suffix .key)")
     serve.set_defaults(handler=_serve)
 
     meter = commands.add_parser("meter", help="the meter registry").add_subparsers(dest="action", required=True)
@@ -79,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=_meter_show)
 
     ledger_commands.add_commands(commands)  # `ledger verify`, `ledger balances`: they set `func` (exit code)
+    cooperative_commands.add_commands(commands)  # member, cluster, wallet, settle, price: they set `func` too
     return parser
 
 

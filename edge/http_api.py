@@ -10,8 +10,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, JSONBody, QueryParameter
+from nacl.signing import SigningKey
 from sqlalchemy.engine import Engine
 
+from edge.api import cooperative_router
 from edge.meters import MeterCreate, MeterError, MeterRead, find_meter, list_meters, register_meter
 from edge.readings import recent_readings
 from edge.ussd import CREDIT_ITEM, UssdController, UssdMenu
@@ -52,8 +54,13 @@ class MeterController(Controller):
         return [row.model_dump(exclude={"message_digest"}) for row in recent_readings(engine, meter_id, limit)]
 
 
-def create_http_app(engine: Engine, extra_controllers: tuple = (), ussd_items: tuple = ()) -> Litestar:
-    """The gateway's HTTP app; `ussd_items` are menu entries (edge.ussd.MenuItem) after "Credit left"."""
+def create_http_app(engine: Engine, extra_controllers: tuple = (), ussd_items: tuple = (),
+                    gateway_key: SigningKey | None = None) -> Litestar:
+    """The gateway's HTTP app; `ussd_items` are menu entries (edge.ussd.MenuItem) after "Credit left".
+
+    `gateway_key` signs what the cooperative API issues (credit grants, interval seals); without it those
+    endpoints answer 503 and everything else works.
+    """
     ussd_menu = UssdMenu(engine, [CREDIT_ITEM, *ussd_items])
 
     def provide_engine() -> Engine:
@@ -63,7 +70,7 @@ def create_http_app(engine: Engine, extra_controllers: tuple = (), ussd_items: t
         return ussd_menu
 
     return Litestar(
-        route_handlers=[MeterController, UssdController, *extra_controllers],
+        route_handlers=[MeterController, UssdController, cooperative_router(gateway_key), *extra_controllers],
         dependencies={
             "engine": Provide(provide_engine, sync_to_thread=False),
             "ussd_menu": Provide(provide_ussd_menu, sync_to_thread=False),

@@ -3,9 +3,17 @@
 dumps(value) -> bytes   ints (to 64 bits), bytes, str, list/tuple, dict, float, bool, None, Tag
 loads(data)  -> value   the same, plus half/single floats; raises ValueError on malformed or
                         trailing input, on indefinite lengths and on nesting deeper than 16.
+put(out, pos, value) -> pos           writes value's encoding into the bytearray out at pos and returns
+put_head(out, pos, major, n) -> pos   the position after it (a head alone: major type and argument n;
+put_raw(out, pos, data) -> pos        bytes already encoded); with out None nothing is written, only the
+                                      size is counted.
+head(major, n) -> bytes               a head alone, e.g. head(2, 500) starts a 500-byte string.
 
 Encoding is deterministic (shortest heads, map keys sorted by their encoded bytes, length first, as cbor2's
 `canonical=True`): MicroPython dicts do not keep insertion order, and the meter signs the exact bytes it sends.
+
+Memory: dumps counts the size first and writes into one buffer of that size. put/put_head let a caller (SenML
+packs) write a large item piece by piece into one buffer without building it as Python objects first.
 """
 
 import struct
@@ -33,164 +41,159 @@ class Tag:
         return isinstance(other, Tag) and self.tag == other.tag and self.value == other.value
 
 
-def _head(major, n):
+def put_head(out, pos, major, n):
     if n < 24:
-        return bytes((major << 5 | n,))
+        if out is not None:
+            out[pos] = major << 5 | n
+        return pos + 1
     if n < 0x100:
-        return bytes((major << 5 | 24, n))
-    if n < 0x10000:
-        return struct.pack(">BH", major << 5 | 25, n)
-    if n < 0x100000000:
-        return struct.pack(">BI", major << 5 | 26, n)
-    if n <= _UINT64_MAX:
-        return struct.pack(">BQ", major << 5 | 27, n)
-    raise ValueError("integer too large for CBOR")
-
-
-def _encode(value, out):
-    # bool before int: True is an int in CPython.
-    if value is True:
-        out.append(b"\xf5")
-    elif value is False:
-        out.append(b"\xf4")
-    elif value is None:
-        out.append(b"\xf6")
-    elif isinstance(value, int):
-        if value >= 0:
-            out.append(_head(0, value))
-        else:
-            out.append(_head(1, -1 - value))
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        out.append(_head(2, len(value)))
-        out.append(bytes(value))
-    elif isinstance(value, str):
-        raw = value.encode()
-        out.append(_head(3, len(raw)))
-        out.append(raw)
-    elif isinstance(value, (list, tuple)):
-        out.append(_head(4, len(value)))
-        for item in value:
-            _encode(item, out)
-    elif isinstance(value, dict):
-        # Length first, then bytes; one sort, since MicroPython's sort is not stable.
-        pairs = sorted(((dumps(key), item) for key, item in value.items()), key=_key_order)
-        out.append(_head(5, len(pairs)))
-        for key_bytes, item in pairs:
-            out.append(key_bytes)
-            _encode(item, out)
-    elif isinstance(value, float):
-        out.append(struct.pack(">Bd", 0xFB, value))
-    elif isinstance(value, Tag):
-        out.append(_head(6, value.tag))
-        _encode(value.value, out)
+        info, fmt, size = 24, ">BB", 2
+    elif n < 0x10000:
+        info, fmt, size = 25, ">BH", 3
+    elif n < 0x100000000:
+        info, fmt, size = 26, ">BI", 5
+    elif n <= _UINT64_MAX:
+        info, fmt, size = 27, ">BQ", 9
     else:
-        raise TypeError("cannot encode %s as CBOR" % type(value))
+        raise ValueError("integer too large for CBOR")
+    if out is not None:
+        struct.pack_into(fmt, out, pos, major << 5 | info, n)
+    return pos + size
 
 
-def _key_order(pair):
-    return (len(pair[0]), pair[0])
+def head(major, n):
+    out = bytearray(9)
+    return bytes(out[: put_head(out, 0, major, n)])
+
+
+def put_raw(out, pos, data):
+    """Copies data (already CBOR, or a string's bytes after its head) into out at pos."""
+    if out is not None:
+        out[pos : pos + len(data)] = data
+    return pos + len(data)
+
+
+def put(out, pos, value):
+    # None, True, False first: True is an int in CPython.
+    if value is None:
+        return put_head(out, pos, 7, 22)
+    if value is True or value is False:
+        return put_head(out, pos, 7, 21 if value else 20)
+    if isinstance(value, int):
+        if value >= 0:
+            return put_head(out, pos, 0, value)
+        return put_head(out, pos, 1, -1 - value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return put_raw(out, put_head(out, pos, 2, len(value)), value)
+    if isinstance(value, str):
+        value = value.encode()
+        return put_raw(out, put_head(out, pos, 3, len(value)), value)
+    if isinstance(value, (list, tuple)):
+        pos = put_head(out, pos, 4, len(value))
+        for item in value:
+            pos = put(out, pos, item)
+        return pos
+    if isinstance(value, dict):
+        # Keys by their encoding, length first, then bytes (keys differ: the items are never compared).
+        entries = []
+        for key, item in value.items():
+            key = dumps(key)
+            entries.append((len(key), key, item))
+        entries.sort()
+        pos = put_head(out, pos, 5, len(entries))
+        for _, key, item in entries:
+            pos = put(out, put_raw(out, pos, key), item)
+        return pos
+    if isinstance(value, float):
+        if out is not None:
+            struct.pack_into(">Bd", out, pos, 0xFB, value)
+        return pos + 9
+    if isinstance(value, Tag):
+        return put(out, put_head(out, pos, 6, value.tag), value.value)
+    raise TypeError("cannot encode %s as CBOR" % type(value))
 
 
 def dumps(value):
-    out = []
-    _encode(value, out)
-    return b"".join(out)
+    out = bytearray(put(None, 0, value))
+    put(out, 0, value)
+    return bytes(out)
 
 
-def _half_to_float(half):
-    exponent = (half >> 10) & 0x1F
-    fraction = half & 0x3FF
-    if exponent == 0:
-        magnitude = fraction * 2.0**-24
-    elif exponent == 0x1F:
-        magnitude = float("nan") if fraction else float("inf")
-    else:
-        magnitude = (1024 + fraction) * 2.0 ** (exponent - 25)
-    return -magnitude if half & 0x8000 else magnitude
-
-
-class _Reader:
-    def __init__(self, data):
-        self.data = data
-        self.pos = 0
-
-    def take(self, n):
-        end = self.pos + n
-        if end > len(self.data):
+def _item(data, pos, depth):
+    """The item at data[pos:] and the position after it."""
+    if depth > _DEPTH_MAX:
+        raise ValueError("CBOR nested too deeply")
+    end = len(data)
+    if pos >= end:
+        raise ValueError("CBOR truncated")
+    major = data[pos] >> 5
+    info = data[pos] & 0x1F
+    pos += 1
+    # The argument: the value itself below 24, else in the next 1, 2, 4 or 8 bytes.
+    n = info
+    if info >= 24:
+        if info > 27:
+            if major == 7:
+                raise ValueError("CBOR simple value %d not supported" % info)
+            raise ValueError("CBOR indefinite or reserved length not supported")
+        size = 1 << (info - 24)
+        if pos + size > end:
             raise ValueError("CBOR truncated")
-        chunk = self.data[self.pos : end]
-        self.pos = end
-        return chunk
-
-    def argument(self, info):
-        if info < 24:
-            return info
-        if info == 24:
-            return self.take(1)[0]
-        if info == 25:
-            return struct.unpack(">H", self.take(2))[0]
-        if info == 26:
-            return struct.unpack(">I", self.take(4))[0]
-        if info == 27:
-            return struct.unpack(">Q", self.take(8))[0]
-        raise ValueError("CBOR indefinite or reserved length not supported")
-
-    def item(self, depth):
-        if depth > _DEPTH_MAX:
-            raise ValueError("CBOR nested too deeply")
-        initial = self.take(1)[0]
-        major = initial >> 5
-        info = initial & 0x1F
-        if major == 7:
-            return self.simple(info)
-        n = self.argument(info)
-        if major == 0:
-            return n
-        if major == 1:
-            return -1 - n
-        if major == 2:
-            return bytes(self.take(n))
+        n = int.from_bytes(data[pos : pos + size], "big")
+        pos += size
+    if major == 0:
+        return n, pos
+    if major == 1:
+        return -1 - n, pos
+    if major == 2 or major == 3:
+        if pos + n > end:
+            raise ValueError("CBOR truncated")
+        value = bytes(data[pos : pos + n])
         if major == 3:
             try:
-                return str(self.take(n), "utf-8")
+                value = str(value, "utf-8")
             except UnicodeError:
                 raise ValueError("CBOR text is not UTF-8")
-        if major == 4:
-            # Each item takes at least one byte: refuse counts the input cannot hold before allocating.
-            if n > len(self.data) - self.pos:
-                raise ValueError("CBOR truncated")
-            return [self.item(depth + 1) for _ in range(n)]
-        if major == 5:
-            if 2 * n > len(self.data) - self.pos:
-                raise ValueError("CBOR truncated")
-            result = {}
-            for _ in range(n):
-                key = self.item(depth + 1)
-                if isinstance(key, (list, dict)):
-                    raise ValueError("CBOR map key must be a scalar")
-                result[key] = self.item(depth + 1)
-            return result
-        return Tag(n, self.item(depth + 1))  # major 6
-
-    def simple(self, info):
-        if info == 20:
-            return False
-        if info == 21:
-            return True
-        if info == 22:
-            return None
-        if info == 25:
-            return _half_to_float(struct.unpack(">H", self.take(2))[0])
-        if info == 26:
-            return struct.unpack(">f", self.take(4))[0]
-        if info == 27:
-            return struct.unpack(">d", self.take(8))[0]
-        raise ValueError("CBOR simple value %d not supported" % info)
+        return value, pos + n
+    if major == 4 or major == 5:
+        # Each item takes at least one byte: refuse counts the input cannot hold before allocating.
+        if (major - 3) * n > end - pos:
+            raise ValueError("CBOR truncated")
+        result = [None] * n if major == 4 else {}
+        for i in range(n):
+            item, pos = _item(data, pos, depth + 1)
+            if major == 4:
+                result[i] = item
+                continue
+            if isinstance(item, (list, dict)):
+                raise ValueError("CBOR map key must be a scalar")
+            result[item], pos = _item(data, pos, depth + 1)
+        return result, pos
+    if major == 6:
+        item, pos = _item(data, pos, depth + 1)
+        return Tag(n, item), pos
+    # Major 7: false, true, null, or a half, single or double float (n holds its bits).
+    if 20 <= info <= 22:
+        return (False, True, None)[info - 20], pos
+    if info == 25:
+        exponent = (n >> 10) & 0x1F
+        fraction = n & 0x3FF
+        if exponent == 0:
+            magnitude = fraction * 2.0**-24
+        elif exponent == 0x1F:
+            magnitude = float("nan") if fraction else float("inf")
+        else:
+            magnitude = (1024 + fraction) * 2.0 ** (exponent - 25)
+        return -magnitude if n & 0x8000 else magnitude, pos
+    if info == 26:
+        return struct.unpack(">f", data[pos - 4 : pos])[0], pos
+    if info == 27:
+        return struct.unpack(">d", data[pos - 8 : pos])[0], pos
+    raise ValueError("CBOR simple value %d not supported" % info)
 
 
 def loads(data):
-    reader = _Reader(data)
-    value = reader.item(0)
-    if reader.pos != len(data):
+    value, pos = _item(data, 0, 0)
+    if pos != len(data):
         raise ValueError("CBOR has trailing bytes")
     return value

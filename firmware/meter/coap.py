@@ -26,12 +26,14 @@ Contract:
 - Datagrams that do not belong to the current exchange (other message ID or token, e.g. a late
   copy of an earlier response) are ignored; an unexpected confirmable message is answered with RST.
   The socket is connected, so the network stack drops datagrams from any other address.
-- Memory: one transmit buffer of block size + 128 bytes, allocated by the constructor and reused.
+- Memory: one transmit buffer of block size + 128 bytes, allocated by the constructor (after a
+  gc.collect(), so that it sits low in the heap) and reused.
   Each received datagram is one `recv` (a short-lived bytes object): MicroPython's `readinto` on
   a socket keeps reading until the buffer is full, so it would run queued datagrams together.
 """
 
 import errno
+import gc
 import select
 import socket
 import time
@@ -175,6 +177,9 @@ class Client:
             separate_timeout_ms = ack_timeout_ms * ((2 << max_retransmit) - 1) * ack_random_factor_pct // 100
         self._separate_timeout_ms = separate_timeout_ms
 
+        # The client lives as long as the meter: its buffers go low in a collected heap, not wherever the
+        # garbage of what ran before (imports, the signing table check) left the allocator.
+        gc.collect()
         address = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
         self._sock = socket.socket(address[0], socket.SOCK_DGRAM)
         self._sock.setblocking(False)
@@ -192,6 +197,12 @@ class Client:
         self._mid = mid[0] << 8 | mid[1]
         self._acked_mid = -1  # last separate response acknowledged: re-ACK its retransmissions
         self.content_format = None
+        # The state of a request and its response, set here so that the table of attributes is sized once,
+        # at construction: grown by the first request, it would be reallocated mid-heap and fragment it.
+        self._fixed = self._last = self._code = 0
+        self._block1 = self._block2 = -1
+        self._etag = None
+        self._start = self._end = 0
 
     def close(self):
         self._poll.unregister(self._sock)
@@ -259,9 +270,11 @@ class Client:
             offset = end  # a multiple of the new size too: sizes are powers of two
         else:
             raise ProtocolError("too many blocks")
-        if self._block2 < 0:
-            return code, self._rx[self._start : self._end]
-        return self._collect(code)
+        result = (code, self._rx[self._start : self._end]) if self._block2 < 0 else self._collect(code)
+        # Kept until the next request, the last datagram would pin a few bytes in the middle of the heap.
+        self._rx = b""
+        self._etag = None
+        return result
 
     def _collect(self, first):
         # Fetches the rest of a Block2 response and joins it (RFC 7959 2.4).

@@ -3,9 +3,13 @@
 sign1(payload, seed32, kid) -> bytes
     A tagged COSE_Sign1 (CBOR tag 18): protected header {alg: EdDSA (-8)}, unprotected {kid}, the payload
     embedded, signed with the Ed25519 seed.
+sign1_written(payload_size, write, seed32, kid) -> bytearray
+    The same, for a payload that write(out, pos) -> end writes into the message buffer (no copy of it).
 verify1(message, public_key32) -> payload
     Raises ValueError when the message is malformed, the algorithm is not EdDSA, or the signature is bad.
 """
+
+import gc
 
 from meter import cbor, ed25519
 
@@ -22,18 +26,53 @@ HEADER_ALG = const(1)
 HEADER_KID = const(4)
 ALG_EDDSA = const(-8)
 
-# The protected header never changes: encode it once.
-PROTECTED_EDDSA = cbor.dumps({HEADER_ALG: ALG_EDDSA})
+# The protected header never changes: {HEADER_ALG: ALG_EDDSA} encoded.
+PROTECTED_EDDSA = b"\xa1\x01\x27"
 
 
 def _to_be_signed(protected, payload):
-    # Sig_structure (RFC 9052 section 4.4), context "Signature1", no external AAD.
-    return cbor.dumps(["Signature1", protected, b"", payload])
+    # Sig_structure (RFC 9052 section 4.4), context "Signature1", no external AAD:
+    # ["Signature1", protected, h'', payload]. Handed to Ed25519 as pieces (everything before the payload's
+    # bytes, then the payload) to hash one after the other, so that a large pack is never copied for it.
+    head = cbor.head(4, 4) + cbor.dumps("Signature1") + cbor.dumps(protected) + cbor.dumps(b"")
+    return (head + cbor.head(2, len(payload)), payload)
+
+
+def _put_message_head(out, kid, payload_size):
+    # A COSE_Sign1 up to its payload's bytes: tag 18, [protected, {kid}, then the payload's head. Written into
+    # out at 0 (None: only counted), so that it needs no allocation; returns its size.
+    pos = cbor.put_head(out, cbor.put_head(out, 0, 6, TAG_SIGN1), 4, 4)
+    pos = cbor.put(out, pos, PROTECTED_EDDSA)
+    pos = cbor.put(out, cbor.put(out, cbor.put_head(out, pos, 5, 1), HEADER_KID), kid)
+    return cbor.put_head(out, pos, 2, payload_size)
 
 
 def sign1(payload, seed32, kid):
     signature = ed25519.sign(seed32, _to_be_signed(PROTECTED_EDDSA, payload))
-    return cbor.dumps(cbor.Tag(TAG_SIGN1, [PROTECTED_EDDSA, {HEADER_KID: kid}, payload, signature]))
+    head = bytearray(_put_message_head(None, kid, len(payload)))
+    _put_message_head(head, kid, len(payload))
+    # Signing leaves kilobytes of garbage: collected first, the message takes the lowest free block that
+    # fits, which leaves the rest of the heap in one piece for the request that sends it.
+    gc.collect()
+    # The same bytes as cbor.dumps(Tag(18, [protected, {kid}, payload, signature])), joined in one go: the
+    # payload is copied once, into the message.
+    return b"".join((head, payload, cbor.dumps(signature)))
+
+
+def sign1_written(payload_size, write, seed32, kid):
+    """sign1 for a payload that write(out, pos) writes into the bytearray out at pos (payload_size bytes):
+    the same bytes, in a bytearray. The payload goes straight into the message and is signed there, so it is
+    never held twice (a SenML pack of 60 readings is ~5 KB)."""
+    start = _put_message_head(None, kid, payload_size)
+    end = start + payload_size
+    gc.collect()  # as in sign1
+    message = bytearray(end + 66)  # + the signature, a 64-byte string
+    _put_message_head(message, kid, payload_size)
+    if write(message, start) != end:
+        raise ValueError("payload size")
+    signature = ed25519.sign(seed32, _to_be_signed(PROTECTED_EDDSA, memoryview(message)[start:end]))
+    cbor.put(message, end, signature)
+    return message
 
 
 def decode1(message):

@@ -11,39 +11,50 @@ allocates (almost) nothing, where 64-bit words as big ints allocated ~300 KB per
 Not re-entrant: all hashers share one message-schedule buffer (MicroPython firmware is single-threaded).
 """
 
+import gc
 import struct
-from binascii import unhexlify
+from array import array
 
-# Round constants K[0..79] as (high, low) 32-bit halves, interleaved.
-_K = struct.unpack(
-    ">160I",
-    unhexlify(
-        "428a2f98d728ae227137449123ef65cdb5c0fbcfec4d3b2fe9b5dba58189dbbc3956c25bf348b53859f111f1b605d019"
-        "923f82a4af194f9bab1c5ed5da6d8118d807aa98a303024212835b0145706fbe243185be4ee4b28c550c7dc3d5ffb4e2"
-        "72be5d74f27b896f80deb1fe3b1696b19bdc06a725c71235c19bf174cf692694e49b69c19ef14ad2efbe4786384f25e3"
-        "0fc19dc68b8cd5b5240ca1cc77ac9c652de92c6f592b02754a7484aa6ea6e4835cb0a9dcbd41fbd476f988da831153b5"
-        "983e5152ee66dfaba831c66d2db43210b00327c898fb213fbf597fc7beef0ee4c6e00bf33da88fc2d5a79147930aa725"
-        "06ca6351e003826f142929670a0e6e7027b70a8546d22ffc2e1b21385c26c9264d2c6dfc5ac42aed53380d139d95b3df"
-        "650a73548baf63de766a0abb3c77b2a881c2c92e47edaee692722c851482353ba2bfe8a14cf10364a81a664bbc423001"
-        "c24b8b70d0f89791c76c51a30654be30d192e819d6ef5218d69906245565a910f40e35855771202a106aa07032bbd1b8"
-        "19a4c116b8d2d0c81e376c085141ab532748774cdf8eeb9934b0bcb5e19b48a8391c0cb3c5c95a634ed8aa4ae3418acb"
-        "5b9cca4f7763e373682e6ff3d6b2b8a3748f82ee5defb2fc78a5636f43172f6084c87814a1f0ab728cc702081a6439ec"
-        "90befffa23631e28a4506cebde82bde9bef9a3f7b2c67915c67178f2e372532bca273eceea26619cd186b8c721c0c207"
-        "eada7dd6cde0eb1ef57d4f7fee6ed17806f067aa72176fba0a637dc5a2c898a6113f9804bef90dae1b710b35131c471b"
-        "28db77f523047d8432caab7b40c724933c9ebe0a15c9bebc431d67c49c100d4c4cc5d4becb3e42b6597f299cfc657e2a"
-        "5fcb6fab3ad6faec6c44198c4a475817"
-    ),
-)
-_IV = struct.unpack(
-    ">16I",
-    unhexlify(
-        "6a09e667f3bcc908bb67ae8584caa73b3c6ef372fe94f82ba54ff53a5f1d36f1"
-        "510e527fade682d19b05688c2b3e6c1f1f83d9abfb41bd6b5be0cd19137e2179"
-    ),
-)
-# The message schedule, pre-sized once: high halves then low halves.
-_WH = [0] * 80
-_WL = [0] * 80
+
+def _root_fractions(degree, count):
+    """The first 64 bits of the fractional parts of the degree-th roots of the first count primes, as 32-bit
+    (high, low) halves: FIPS 180-4's round constants (cube roots) and initial hash value (square roots).
+    Computed at import, in integers: stored, they would take 1.3 KB of .mpy and as much heap again."""
+    halves = array("I", bytes(8 * count))
+    prime = 1
+    for i in range(count):
+        prime += 1
+        divisor = 2
+        while divisor * divisor <= prime:
+            if prime % divisor:
+                divisor += 1
+            else:
+                prime += 1
+                divisor = 2
+        # root = floor(prime^(1/degree) * 2^64), by Newton's method from above (every prime here is below 2^9,
+        # so its root is below 2^3).
+        scaled = prime << (64 * degree)
+        root = 1 << 67
+        while True:
+            better = ((degree - 1) * root + scaled // root ** (degree - 1)) // degree
+            if better >= root:
+                break
+            root = better
+        halves[2 * i] = (root >> 32) & 0xFFFFFFFF
+        halves[2 * i + 1] = root & 0xFFFFFFFF
+    return halves
+
+
+_K = _root_fractions(3, 80)
+_IV = _root_fractions(2, 8)
+del _root_fractions  # needed only here: its code is collected
+# The roots leave ~230 KB of short-lived big ints behind (under 1 ms here): collected now, so that the rest of
+# this module and the next imports go low in the heap, not wherever that garbage left the allocator.
+gc.collect()
+# The message schedule, 16 words at a time (each W[t] needs W[t-16] to W[t-2] only): high and low halves.
+# Shared by all hashers: allocated once, so hashing allocates next to nothing.
+_WH = array("I", bytes(64))
+_WL = array("I", bytes(64))
 
 
 def _compress(state, block, offset):
@@ -56,36 +67,38 @@ def _compress(state, block, offset):
     for i in range(16):
         WH[i] = words[2 * i]
         WL[i] = words[2 * i + 1]
-    for i in range(16, 80):
-        # sigma0 = rotr1 ^ rotr8 ^ shr7. (x & 1) << 31 instead of x << 31 keeps it a small int.
-        xh = WH[i - 15]
-        xl = WL[i - 15]
-        s0h = (xh >> 1 | (xl & 1) << 31) ^ (xh >> 8 | xl << 24) ^ (xh >> 7)
-        s0l = (xl >> 1 | (xh & 1) << 31) ^ (xl >> 8 | xh << 24) ^ (xl >> 7 | xh << 25)
-        # sigma1 = rotr19 ^ rotr61 ^ shr6
-        yh = WH[i - 2]
-        yl = WL[i - 2]
-        s1h = (yh >> 19 | yl << 13) ^ (yl >> 29 | yh << 3) ^ (yh >> 6)
-        s1l = (yl >> 19 | yh << 13) ^ (yh >> 29 | yl << 3) ^ (yl >> 6 | yh << 26)
-        lo = WL[i - 16] + (s0l & M) + WL[i - 7] + (s1l & M)
-        WH[i] = (WH[i - 16] + (s0h & M) + WH[i - 7] + (s1h & M) + (lo >> 32)) & M
-        WL[i] = lo & M
     ah, al, bh, bl, ch, cl, dh, dl, eh, el, fh, fl, gh, gl, hh, hl = state
     for i in range(80):
+        j = i & 15
+        if i >= 16:
+            # W[t] = sigma1(W[t-2]) + W[t-7] + sigma0(W[t-15]) + W[t-16], into W[t-16]'s slot.
+            # sigma0 = rotr1 ^ rotr8 ^ shr7. (x & 1) << 31 instead of x << 31 keeps it a small int.
+            xh = WH[(i - 15) & 15]
+            xl = WL[(i - 15) & 15]
+            s0h = (xh >> 1 | (xl & 1) << 31) ^ (xh >> 8 | xl << 24) ^ (xh >> 7)
+            s0l = (xl >> 1 | (xh & 1) << 31) ^ (xl >> 8 | xh << 24) ^ (xl >> 7 | xh << 25)
+            # sigma1 = rotr19 ^ rotr61 ^ shr6
+            yh = WH[(i - 2) & 15]
+            yl = WL[(i - 2) & 15]
+            s1h = (yh >> 19 | yl << 13) ^ (yl >> 29 | yh << 3) ^ (yh >> 6)
+            s1l = (yl >> 19 | yh << 13) ^ (yh >> 29 | yl << 3) ^ (yl >> 6 | yh << 26)
+            lo = WL[j] + (s0l & M) + WL[(i - 7) & 15] + (s1l & M)
+            WH[j] = (WH[j] + (s0h & M) + WH[(i - 7) & 15] + (s1h & M) + (lo >> 32)) & M
+            WL[j] = lo & M
         # Sigma1(e) = rotr14 ^ rotr18 ^ rotr41; the high and low halves are summed separately with a carry.
         t1l = (
             hl
             + (((el >> 14 | eh << 18) ^ (el >> 18 | eh << 14) ^ (eh >> 9 | el << 23)) & M)
             + ((el & fl) ^ (~el & gl))
             + K[2 * i + 1]
-            + WL[i]
+            + WL[j]
         )
         t1h = (
             hh
             + (((eh >> 14 | el << 18) ^ (eh >> 18 | el << 14) ^ (el >> 9 | eh << 23)) & M)
             + ((eh & fh) ^ (~eh & gh))
             + K[2 * i]
-            + WH[i]
+            + WH[j]
             + (t1l >> 32)
         )
         t1l &= M

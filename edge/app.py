@@ -62,7 +62,8 @@ async def serve(db_path: str | Path, host: str = "127.0.0.1", coap_port: int = C
     # No mobile-money operator is reachable from here either: the simulated one answers (see edge/mobile_money.py).
     settlement = asyncio.create_task(settle_forever(engine, gateway_key, operator=MobileMoneySimulator()),
                                      name="settlement")
-    coap = await aiocoap.Context.create_server_context(build_site(ingest), bind=(host, coap_port))
+    site = build_site(ingest, gateway_key, engine)  # with the key: the meters' downlinks, /t and /g
+    coap = await aiocoap.Context.create_server_context(site, bind=(host, coap_port))
     http_app = create_http_app(engine, ussd_items=MARKET_USSD_ITEMS, gateway_key=gateway_key)
     http = uvicorn.Server(
         uvicorn.Config(http_app, host=host, port=http_port, log_level="warning", lifespan="off")

@@ -2,19 +2,20 @@
 
     .venv/bin/python -m tools.bench_heap [--runs 5] [--pack 60]
 
-Builds the firmware (tools.firmware_build) and starts a real gateway (`enerlectra-edge serve`, tools.cluster),
-then prints:
+Builds the firmware (tools.firmware_build), starts a real gateway (`enerlectra-edge serve`, tools.cluster) and
+registers meters with it, then prints:
 - each send-path module's import footprint (gc.mem_alloc() after importing it and collecting, in import
-  order so each figure is that module alone), and what use_table leaves behind;
-- the smallest heap (KB, bisected) in which the send path succeeds, every message acknowledged 2.04: five
-  single readings one after the other, and three packs of `--pack` readings (what the outbox sends when it
-  drains a backlog), each bisected `--runs` times with a fresh meter identity and other readings, to show
-  how much fragmentation luck moves the figure;
-- the largest pack that signs and sends in the 48 KB budget;
+  order so that each figure is that module alone), and what ed25519.use_table keeps once the table is checked;
+- the smallest heap (KB, bisected) in which the send path works, every message acknowledged 2.04: five single
+  readings one after the other, and three packs of `--pack` readings each (what the outbox sends when it
+  drains a backlog), signed either as cose.sign1(senml.encode(...)) or in place by senml.sign1. Each case is
+  bisected `--runs` times, each time with a fresh meter identity and other readings, to show how much
+  fragmentation moves the figure;
+- the largest pack that signs and sends in the 48 KB budget, both ways;
 - the size of the send path's .mpy files and of the whole firmware build.
 
 MicroPython has no peak-heap counter, hence the bisection; success is not quite monotonic in the heap size
-(fragmentation), so each figure is an estimate, and the spread over runs says how rough.
+(fragmentation), so each figure is an estimate. The send loop runs as .mpy, as the meter's own loop does.
 tests/firmware/test_heap_budget.py holds the budget with the same script (SEND_PATH).
 """
 

@@ -14,8 +14,17 @@ import os
 
 from meter import edwards25519 as ed
 
+try:
+    from micropython import const
+except ImportError:  # CPython, so that tools and tests can import the module.
+
+    def const(value):
+        return value
+
+
 _MAGIC = ed.TABLE_MAGIC
 _SIZE = ed.TABLE_HEADER_SIZE + ed.TABLE_ENTRIES * ed.TABLE_ENTRY_SIZE + 32
+_BUILD_ENTRIES = const(8)  # points per inversion (Montgomery's trick) and per write while building
 
 
 def _entry(point):
@@ -35,10 +44,10 @@ def _entry(point):
 def _build(path):
     """Write the table to path + '.tmp', then rename it over path: a crash never leaves half a table."""
     P = ed.P
-    chunk_entries = ed.TABLE_CHUNK_ENTRIES
+    chunk_entries = _BUILD_ENTRIES
     temporary = path + ".tmp"
     digest = hashlib.sha256(_MAGIC)
-    buffer = bytearray(ed.TABLE_CHUNK_SIZE)
+    buffer = bytearray(_BUILD_ENTRIES * ed.TABLE_ENTRY_SIZE)
     view = memoryview(buffer)
     points = [None] * chunk_entries
     products = [0] * chunk_entries

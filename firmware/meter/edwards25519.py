@@ -43,8 +43,9 @@ TABLE_MAGIC = b"enerlectra-B-v1\n"
 TABLE_HEADER_SIZE = const(16)
 TABLE_ENTRIES = const(254)
 TABLE_ENTRY_SIZE = const(96)
-TABLE_CHUNK_ENTRIES = const(8)  # entries per read: one 768-byte buffer
-TABLE_CHUNK_SIZE = const(768)
+# Entries per read: mul_base keeps a buffer of this many while a table is in use (larger reads are no faster).
+TABLE_CHUNK_ENTRIES = const(2)
+TABLE_CHUNK_SIZE = const(192)
 
 _table = None  # (file, memoryview of a chunk buffer) while a table file is in use
 

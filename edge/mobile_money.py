@@ -166,10 +166,9 @@ def handle_callback(engine: Engine, callback: Callback, *, now_s: int | None = N
         raise InvalidRequestError("status_invalid", "status must be succeeded or failed")
     now = _now(now_s)
     accounts = system_accounts(engine)
+    member = require_member(engine, get_request(engine, callback.reference).member_id)  # before the write lock
     with open_books(engine) as books:
         row = _get(books.cursor, callback.reference)
-        if row is None:
-            raise NotFoundError("reference_not_found", f"no mobile-money request {callback.reference!r}")
         if row.state == callback.status:
             return MobileMoneyRead.of(row)  # a repeated callback
         late_deposit_success = (row.state == RequestState.TIMED_OUT and row.direction == Direction.DEPOSIT
@@ -180,7 +179,6 @@ def handle_callback(engine: Engine, callback: Callback, *, now_s: int | None = N
         interval_id = interval_at(now).interval_id
         if row.direction == Direction.DEPOSIT:
             if callback.status == RequestState.SUCCEEDED:
-                member = require_member(engine, row.member_id)
                 books.require([Transfer(key, accounts.mobile_money, member.ngwee_account_id, row.amount_ngwee, NGWEE,
                                         interval_id, "deposit")])
         elif callback.status == RequestState.SUCCEEDED:

@@ -3,6 +3,10 @@
 Services raise `edge.errors.ServiceError` subclasses; here they become JSON `{"status_code", "detail", "code"}`
 with the class's status (400, 404, 409). Nothing else is translated: any other exception is a bug and reaches
 the client as Litestar's bare 500, never as a stack trace.
+
+Handlers that write run in a worker thread (`sync_to_thread=True`): a write may wait for SQLite's write lock
+while a settlement commits, and the event loop must keep answering meters meanwhile. Reads run inline (WAL
+readers never wait for the writer).
 """
 
 from litestar import Request, Response

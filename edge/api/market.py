@@ -52,12 +52,12 @@ class OrderController(Controller):
     path = "/api/orders"
     tags = ("market",)
 
-    @post("/", sync_to_thread=False,
+    @post("/", sync_to_thread=True,
           summary="Place a buy bid or sell offer (with execute_at_s: a trade scheduled up to 30 days ahead)")
     def place(self, engine: NamedDependency[Engine], data: JSONBody[OrderCreate]) -> OrderRead:
         return place_order(engine, data)
 
-    @post("/bulk", sync_to_thread=False, status_code=200,
+    @post("/bulk", sync_to_thread=True, status_code=200,
           summary="Up to 50 orders; each result reported on its own, in request order")
     def bulk(self, engine: NamedDependency[Engine], data: JSONBody[BulkOrders]) -> list[BulkItemResult]:
         return place_orders(engine, data.orders)
@@ -76,7 +76,7 @@ class OrderController(Controller):
     def show(self, engine: NamedDependency[Engine], order_id: FromPath[int]) -> OrderRead:
         return get_order(engine, order_id)
 
-    @delete("/{order_id:int}", sync_to_thread=False, status_code=200,
+    @delete("/{order_id:int}", sync_to_thread=True, status_code=200,
             summary="Cancel a scheduled or open order (its reservation is released)")
     def cancel(self, engine: NamedDependency[Engine], order_id: FromPath[int],
                member_id: Annotated[int | None, QueryParameter()] = None) -> OrderRead:

@@ -51,7 +51,7 @@ class MemberController(Controller):
     path = "/api/members"
     tags = ("members",)
 
-    @post("/", sync_to_thread=False, summary="Register a household (Zambian phone number)")
+    @post("/", sync_to_thread=True, summary="Register a household (Zambian phone number)")
     def add(self, engine: NamedDependency[Engine], data: JSONBody[MemberCreate]) -> MemberRead:
         return add_member(engine, data)
 
@@ -71,7 +71,7 @@ class MemberController(Controller):
     def wallet(self, engine: NamedDependency[Engine], member_id: FromPath[int]) -> WalletRead:
         return member_wallet(engine, member_id)
 
-    @post("/{member_id:int}/contributions", sync_to_thread=False,
+    @post("/{member_id:int}/contributions", sync_to_thread=True,
           summary="Pay a pooled-purchase contribution (2,000–5,000 ZMW) from the ZMW wallet")
     def contribute(self, engine: NamedDependency[Engine], member_id: FromPath[int],
                    data: JSONBody[ContributionBody]) -> ContributionRead:
@@ -108,7 +108,7 @@ class ClusterController(Controller):
     def assets(self, engine: NamedDependency[Engine]) -> list[AssetRead]:
         return list_assets(engine)
 
-    @post("/assets", sync_to_thread=False, summary="Record a shared asset (solar array, inverter, battery)")
+    @post("/assets", sync_to_thread=True, summary="Record a shared asset (solar array, inverter, battery)")
     def add_asset(self, engine: NamedDependency[Engine], data: JSONBody[AssetCreate]) -> AssetRead:
         return add_asset(engine, data)
 
@@ -116,7 +116,7 @@ class ClusterController(Controller):
     def meters(self, engine: NamedDependency[Engine]) -> list[MeterLinkRead]:
         return list_meter_links(engine)
 
-    @post("/meters", sync_to_thread=False,
+    @post("/meters", sync_to_thread=True,
           summary="Link a registered meter: consumer or prosumer of a member, or the cluster's producer")
     def link(self, engine: NamedDependency[Engine], data: JSONBody[MeterLinkCreate]) -> MeterLinkRead:
         return link_meter(engine, data)

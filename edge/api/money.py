@@ -43,12 +43,12 @@ class MobileMoneyController(Controller):
     path = "/api/mobile-money"
     tags = ("money",)
 
-    @post("/deposits", sync_to_thread=False, status_code=202,
+    @post("/deposits", sync_to_thread=True, status_code=202,
           summary="Ask the operator to collect money into a member's ZMW wallet (pending until its callback)")
     def deposit(self, engine: NamedDependency[Engine], data: JSONBody[MobileMoneyCreate]) -> MobileMoneyRead:
         return request_deposit(engine, data)
 
-    @post("/withdrawals", sync_to_thread=False, status_code=202,
+    @post("/withdrawals", sync_to_thread=True, status_code=202,
           summary="Pay out from a member's ZMW wallet (reserved until the operator's callback)")
     def withdraw(self, engine: NamedDependency[Engine], data: JSONBody[MobileMoneyCreate]) -> MobileMoneyRead:
         return request_withdrawal(engine, data)
@@ -57,7 +57,7 @@ class MobileMoneyController(Controller):
     def show(self, engine: NamedDependency[Engine], reference: FromPath[str]) -> MobileMoneyRead:
         return get_request(engine, reference)
 
-    @post("/callback", sync_to_thread=False, status_code=200,
+    @post("/callback", sync_to_thread=True, status_code=200,
           summary="The operator's answer (idempotent): succeeded or failed")
     def callback(self, engine: NamedDependency[Engine], data: JSONBody[Callback]) -> MobileMoneyRead:
         return handle_callback(engine, data)
@@ -67,13 +67,13 @@ class PrepaidController(Controller):
     path = "/api/prepaid"
     tags = ("prepaid",)
 
-    @post("/purchases", sync_to_thread=False,
+    @post("/purchases", sync_to_thread=True,
           summary="Buy kWh credit for a meter from the wallet: a signed grant, or an OpenPAYGO token")
     def buy(self, engine: NamedDependency[Engine], gateway_key: NamedDependency[SigningKey],
             data: JSONBody[PurchaseCreate]) -> PurchaseRead:
         return buy_credit(engine, gateway_key, data)
 
-    @post("/purchases/bulk", sync_to_thread=False, status_code=200,
+    @post("/purchases/bulk", sync_to_thread=True, status_code=200,
           summary="Up to 30 purchases; each result reported on its own, in request order")
     def bulk(self, engine: NamedDependency[Engine], gateway_key: NamedDependency[SigningKey],
              data: JSONBody[BulkPurchases]) -> list[PurchaseResult]:
@@ -83,7 +83,7 @@ class PrepaidController(Controller):
     def show(self, engine: NamedDependency[Engine], purchase_key: FromPath[str]) -> PurchaseRead:
         return get_purchase(engine, purchase_key)
 
-    @post("/openpaygo/{meter_id:str}", sync_to_thread=False, summary="Provision a meter's OpenPAYGO secret")
+    @post("/openpaygo/{meter_id:str}", sync_to_thread=True, summary="Provision a meter's OpenPAYGO secret")
     def provision(self, engine: NamedDependency[Engine], meter_id: FromPath[str],
                   data: JSONBody[OpenPaygoProvision]) -> OpenPaygoDeviceRead:
         return provision_openpaygo(engine, meter_id, data.secret_key_hex)

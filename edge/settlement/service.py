@@ -27,7 +27,7 @@ from edge.intervals import Interval, last_completed
 from edge.ledger import seal_interval
 from edge.limits import CATCH_UP_INTERVALS_MAX, PAGE_MAX
 from edge.market import DEFAULT_PRICING, PricingConfig
-from edge.members import check_amount
+from edge.members import Member, check_amount, require_member
 from edge.settlement.plan import SettlementPlan, plan_settlement
 from edge.settlement.snapshot import read_snapshot
 from edge.settlement.tables import Settlement
@@ -95,6 +95,7 @@ def settle_interval(engine: Engine, interval: Interval, signing_key: SigningKey,
     if interval.end_s > now:
         raise ConflictError("interval_not_over", f"interval {interval} is not over yet")
     accounts = system_accounts(engine)
+    _repair_member_accounts(engine)
     settled_now = False
     with open_books(engine) as books:
         row = _read_settlement(books.cursor, interval.index)
@@ -114,6 +115,16 @@ def settle_interval(engine: Engine, interval: Interval, signing_key: SigningKey,
             settled_now = True
     seal = seal_interval(engine, interval.interval_id, signing_key)
     return SettlementRead.of(row, settled_now, seal.seal_id)
+
+
+def _repair_member_accounts(engine: Engine) -> None:
+    """Open the wallets of a member whose creation was cut short between its row and its accounts (a crash):
+    accounts are opened in their own transactions, so this must happen before the settlement's."""
+    with Session(engine) as session:
+        incomplete = session.exec(select(Member.member_id).where(
+            Member.ngwee_account_id.is_(None) | Member.wh_account_id.is_(None))).all()
+    for member_id in incomplete:
+        require_member(engine, member_id)
 
 
 def _write_records(books: Books, plan: SettlementPlan) -> None:

@@ -239,3 +239,14 @@ def test_catch_up_settles_every_missed_interval_in_order_and_prices_build_a_hist
     assert current.interval_id == interval(4).interval_id
     assert current.intervals_count == 5
     assert current.trend in ("rising", "falling", "stable")
+
+
+def test_a_member_left_without_wallet_ids_by_a_crash_is_repaired_before_settling(cluster):
+    alice = cluster.member(contributions=(200_000,))
+    cluster.meter("solar", None, "producer")
+    cluster.meter("m-alice", alice, "consumer")
+    with cluster.engine.begin() as connection:  # as if killed between the member row and its accounts
+        connection.exec_driver_sql("UPDATE member SET ngwee_account_id = NULL, wh_account_id = NULL")
+    cluster.interval_readings(interval(0), {"solar": (0, 300), "m-alice": (200, 0)})
+    assert settle(cluster, 0).allocated_wh == 200
+    assert wallet(cluster, alice) == (0, 200)

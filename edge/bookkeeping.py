@@ -9,11 +9,9 @@ Why this exists: a settlement must commit an interval's transfers *and* its reco
 trades, meter positions, order states) together, so that a crash (kill -9) leaves either all of the interval or
 none of it; the same holds for placing an order (its row and its reservation). `edge.ledger.post` commits its own
 transaction and accepts at most `BATCH_TRANSFERS_MAX` transfers, while one interval of a 10,000-member cluster
-needs more (an allocation per member plus trades). So this module applies batches with the ledger's own rules
-(`edge.ledger.journal._post_locked`: the same checks, hash chain and cached balances as `post`) inside a
-transaction it opens with the ledger's `write_transaction` (BEGIN IMMEDIATE). It is the only place outside
-`edge/ledger` that touches ledger internals; tests/edge/test_bookkeeping.py pins the behaviour it relies on.
-A public `edge.ledger` entry point for "post within my transaction" would replace it.
+needs more (an allocation per member plus trades). So this module posts chunks with `edge.ledger.post_within`
+(the same checks, hash chain and cached balances as `post`) inside one transaction it opens with the ledger's
+`write_transaction` (BEGIN IMMEDIATE); tests/edge/test_bookkeeping.py pins the behaviour it relies on.
 
 Contract
 - `Books.post(transfers)` → one TransferResult per transfer, like `edge.ledger.post`, in chunks of at most
@@ -30,9 +28,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from edge.ledger import Transfer, TransferFlags, TransferResult
-from edge.ledger._db import chunks, placeholders, write_transaction
-from edge.ledger.journal import _post_locked
+from edge.ledger import Transfer, TransferFlags, TransferResult, post_within, write_transaction
+from edge.ledger._db import chunks, placeholders
 from edge.ledger.limits import BATCH_TRANSFERS_MAX
 from enerlectra.invariant import invariant
 
@@ -55,7 +52,7 @@ class Books:
     def post(self, transfers: Sequence[Transfer]) -> list[TransferResult]:
         results: list[TransferResult] = []
         for chunk in _chain_aligned_chunks(transfers, BATCH_TRANSFERS_MAX):
-            results.extend(_post_locked(self.cursor, chunk, self.timestamp_us))
+            results.extend(post_within(self.cursor, chunk, self.timestamp_us))
         invariant(len(results) == len(transfers), "one result per transfer")
         self.posted_count += sum(1 for result in results if result is TransferResult.OK)
         return results

@@ -24,6 +24,7 @@ Entry points (all take a SQLAlchemy engine from `edge.db.make_engine`, with the 
 """
 
 from edge.ledger import tables
+from edge.ledger._db import write_transaction
 from edge.ledger.journal import (
     AccountError,
     balance,
@@ -35,6 +36,7 @@ from edge.ledger.journal import (
     pending_state,
     post,
     post_pending,
+    post_within,
     void_pending,
 )
 from edge.ledger.records import (
@@ -74,10 +76,12 @@ __all__ = (
     "post",
     "post_pending",
     "post_pending_transfer",
+    "post_within",
     "seal_interval",
     "seals",
     "tables",
     "verify",
     "void_pending",
     "void_pending_transfer",
+    "write_transaction",
 )

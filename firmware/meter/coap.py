@@ -26,6 +26,8 @@ Contract:
 - Datagrams that do not belong to the current exchange (other message ID or token, e.g. a late
   copy of an earlier response) are ignored; an unexpected confirmable message is answered with RST.
   The socket is connected, so the network stack drops datagrams from any other address.
+- `client.idle`, if set, is called at least every 50 ms while a request waits (the meter serves its keypad,
+  relay and screen meanwhile); it must not use the client.
 - Memory: one transmit buffer of block size + 128 bytes, allocated by the constructor (after a
   gc.collect(), so that it sits low in the heap) and reused.
   Each received datagram is one `recv` (a short-lived bytes object): MicroPython's `readinto` on
@@ -37,14 +39,9 @@ import gc
 import select
 import socket
 import time
+from os import urandom  # tokens must be unpredictable (RFC 7252 5.3.1); every port the meter runs on has it
 
 from micropython import const
-
-try:
-    from os import urandom as _urandom
-except ImportError:
-    _urandom = None
-    import random
 
 # Methods and response codes (RFC 7252 12.1, RFC 7959, RFC 8516): class << 5 | detail.
 GET = const(1)
@@ -111,12 +108,6 @@ class ProtocolError(Error):
 
 def code_text(code):
     return "%d.%02d" % (code >> 5, code & 0x1F)
-
-
-def _random(count):
-    if _urandom:
-        return _urandom(count)
-    return bytes(random.getrandbits(8) for _ in range(count))
 
 
 def _put_option(buf, pos, delta, value):
@@ -193,10 +184,11 @@ class Client:
         self._rx_size = size + 1  # one spare byte tells a full datagram from a cut one
         self._rx = b""
         self._control = bytearray(4)  # empty ACK or RST for incoming confirmable messages
-        mid = _random(2)
+        mid = urandom(2)
         self._mid = mid[0] << 8 | mid[1]
         self._acked_mid = -1  # last separate response acknowledged: re-ACK its retransmissions
         self.content_format = None
+        self.idle = None
         # The state of a request and its response, set here so that the table of attributes is sized once,
         # at construction: grown by the first request, it would be reallocated mid-heap and fragment it.
         self._fixed = self._last = self._code = 0
@@ -251,6 +243,9 @@ class Client:
             if total > size:
                 end = min(offset + size, total)
                 block1 = (offset >> (szx + 4)) << 4 | (8 if end < total else 0) | szx
+            # Each exchange starts from a collected heap: recv needs one free block of block size + 129
+            # bytes, and the garbage of the previous exchange would scatter this one's live objects.
+            gc.collect()
             code = self._exchange(block1, early if end == total else -1, body[offset:end])
             if block1 < 0:
                 break
@@ -300,6 +295,7 @@ class Client:
             if not block2 & 8:
                 return first, bytes(joined)
             szx = min(szx, self._szx)
+            gc.collect()  # as in request
             self._exchange(-1, (len(joined) >> (szx + 4)) << 4 | szx, b"")
         raise ProtocolError("too many blocks")
 
@@ -311,7 +307,7 @@ class Client:
         tx = self._tx
         tx[2] = mid >> 8
         tx[3] = mid & 0xFF
-        tx[4 : 4 + _TOKEN_LENGTH] = _random(_TOKEN_LENGTH)
+        tx[4 : 4 + _TOKEN_LENGTH] = urandom(_TOKEN_LENGTH)
         pos = self._fixed
         last = self._last
         if block2 >= 0:
@@ -328,7 +324,7 @@ class Client:
         attempts = 1
         if not tx[0] & 0x10:
             jitter = self._ack_timeout_ms * (self._ack_random_factor_pct - 100) // 100
-            draw = _random(2)
+            draw = urandom(2)
             timeout_ms = self._ack_timeout_ms + ((draw[0] << 8 | draw[1]) * (jitter + 1) >> 16)
             attempts = self._max_retransmit + 1
         for _ in range(attempts):
@@ -368,6 +364,10 @@ class Client:
             remaining = timeout_ms - time.ticks_diff(time.ticks_ms(), start)
             if remaining <= 0:
                 return _IGNORED
+            idle = self.idle
+            if idle is not None:
+                idle()
+                remaining = min(remaining, 50)
             for _ in self._poll.ipoll(remaining):
                 pass
             while True:  # until the socket has no more datagrams

@@ -2,12 +2,55 @@
 
 load(path) -> Config; raises ValueError naming the first missing or invalid field, so a bad file is reported
 on the console instead of the meter running with a wrong identity.
+recover(path, backup) -> Config or None: load(path); when that works, the file is also kept as `backup`
+(config.bak); when it does not, the backup is loaded and copied back over the damaged file. None when both
+are unusable (the caller waits for a new provisioning).
+
+Fields: meter_id, kid (hex), seed (hex, 32 bytes), gateway (host); optional: gateway_key (hex, 32 bytes: the
+gateway's Ed25519 public key, which signs downlinks; without it grants and time are not accepted), openpaygo_key
+(hex, 16 bytes: the OpenPAYGO token secret; without it tokens are refused), wifi_ssid, wifi_password, and the
+integers in _INTEGERS (docs/meter.md explains each).
 """
 
 import json
 from binascii import unhexlify
 
-_DEFAULTS = {"port": 5683, "interval_s": 60, "sim_power_w": 400, "readings_max": 0, "credit_wh": 0}
+from meter import flash
+
+# name: (default, lowest allowed). All non-negative integers.
+_INTEGERS = {
+    "port": (5683, 1),
+    "interval_s": (60, 1),
+    "readings_max": (0, 0),  # stop after this many readings (tests, simulations); 0: run forever
+    "run_s": (0, 0),  # stop after this many seconds of (virtual) time; 0: run forever
+    "credit_wh": (0, 0),  # the credit of a freshly provisioned meter
+    "sim_power_w": (400, 0),  # the virtual board's load when board.json gives no profile
+    "tick_ms": (1000, 10),
+    "low_credit_wh": (1000, 0),
+    "emergency_wh": (200, 0),
+    "token_unit_wh": (100, 1),  # Wh per unit of an OpenPAYGO token's value (995 units at most)
+    "pack_readings": (32, 1),
+    "outbox_readings_max": (4096, 4),
+    "time_sync_s": (21600, 60),
+    "ack_timeout_ms": (2000, 10),
+    "max_retransmit": (4, 0),
+    "backoff_max_s": (900, 1),
+    "console_keys": (1, 0),  # 1: keys typed on the serial console count as keypad keys
+    "utc_offset_s": (7200, 0),  # for the clock on the screen (Zambia: UTC+2)
+}
+
+
+def _hex(fields, name, size, required):
+    value = fields.get(name)
+    if value is None and not required:
+        return None
+    try:
+        raw = unhexlify(value)
+    except (ValueError, TypeError):
+        raise ValueError("config: " + name + " must be hex")
+    if size and len(raw) != size:
+        raise ValueError("config: %s must be %d bytes" % (name, size))
+    return raw
 
 
 class Config:
@@ -16,21 +59,25 @@ class Config:
             if name not in fields:
                 raise ValueError("config: missing " + name)
         self.meter_id = str(fields["meter_id"])
-        try:
-            self.kid = unhexlify(fields["kid"])
-            self.seed = unhexlify(fields["seed"])
-        except (ValueError, TypeError):
-            raise ValueError("config: kid and seed must be hex")
-        if len(self.seed) != 32:
-            raise ValueError("config: seed must be 32 bytes")
+        self.kid = _hex(fields, "kid", 0, True)
+        self.seed = _hex(fields, "seed", 32, True)
         if not 0 < len(self.kid) <= 32:
             raise ValueError("config: kid must be 1..32 bytes")
+        self.gateway_key = _hex(fields, "gateway_key", 32, False)
+        self.openpaygo_key = _hex(fields, "openpaygo_key", 16, False)
         self.gateway = str(fields["gateway"])
-        for name in _DEFAULTS:
-            value = fields.get(name, _DEFAULTS[name])
-            if not isinstance(value, int) or value < 0:
-                raise ValueError("config: " + name + " must be a non-negative integer")
+        self.wifi_ssid = fields.get("wifi_ssid")
+        self.wifi_password = fields.get("wifi_password")
+        for name in _INTEGERS:
+            default, lowest = _INTEGERS[name]
+            value = fields.get(name, default)
+            if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
+                raise ValueError("config: %s must be an integer >= %d" % (name, lowest))
             setattr(self, name, value)
+        if self.pack_readings > 128 or self.max_retransmit > 8:
+            raise ValueError("config: pack_readings must be <= 128 and max_retransmit <= 8")
+        if self.outbox_readings_max < 4 * self.pack_readings:
+            raise ValueError("config: outbox_readings_max must be at least 4 packs")
 
 
 def load(path="config.json"):
@@ -44,3 +91,22 @@ def load(path="config.json"):
     if not isinstance(fields, dict):
         raise ValueError("config: must be a JSON object")
     return Config(fields)
+
+
+def recover(path="config.json", backup="config.bak"):
+    try:
+        settings = load(path)
+    except ValueError as err:
+        print(err)
+        try:
+            settings = load(backup)
+        except ValueError as backup_err:
+            print(backup_err)
+            return None
+        print("config: restored", path, "from", backup)
+        flash.write_atomic(path, flash.read(backup))
+        return settings
+    data = flash.read(path)
+    if flash.read(backup) != data:
+        flash.write_atomic(backup, data)
+    return settings

@@ -1,75 +1,237 @@
-"""The meter's main loop: read the energy counter, sign a SenML reading, send it over CoAP, repeat.
+"""The meter's main loop: the wiring of board, credit, outbox, screen and keys, and the phases that load more.
 
-Flash holds config.json (identity, gateway), `seq` (the sequence counter) and the Ed25519 base-point table.
-Readings the gateway has not acknowledged stay queued (bounded) and go in the next pack, oldest first.
-Console lines are for humans and for the pytest-embedded hardware suite.
+    device = boot.start()   # meter/boot.py builds it, restores state and outbox, then unloads itself
+    device.run()
+
+Every tick (tick_ms of the board's clock): service() reads keys and applies tokens, charges the credit with the
+energy counted, switches the relay and refreshes the screen. Every interval_s: take_reading() stores a reading
+in the outbox. When the gateway is due (right after each reading while it answers; after a back-off while it
+does not): network() seals the open readings (signing), then runs one phase of meter/link.py (CoAP), then
+checks what the gateway sent down (meter/downlink.py): time and credit grants, each applied once.
+
+RAM: the loop keeps only what every tick needs. The link with CoAP, the downlink checks, token decoding and the
+outbox's repairs are modules loaded for their phase and unloaded after it, so that signing, sending and
+verifying never hold each other's code at the same time (docs/meter.md, "Memory").
+Console lines are for people and for the hardware tests (tests/hardware); docs/meter.md lists them.
 """
 
 import gc
-import sys
-import time
 
-from meter import coap, config, cose, ed25519, flash, senml, simboard
+from micropython import const
 
-_PENDING_MAX = 64  # readings kept while the gateway is unreachable (issue: flash outbox)
-_UNIX_EPOCH_OFFSET_S = 946684800 if time.gmtime(0)[0] == 2000 else 0  # ESP32 counts from 2000
+from meter import credit, display, keypad, outbox, pack, state, unload
 
-
-def now_s():
-    return int(time.time()) + _UNIX_EPOCH_OFFSET_S
+NOTE_S = const(15)
+ALERTS = ("alert: none", "alert: low credit", "alert: emergency credit in use", "alert: credit empty",
+           "alert: prepaid off")
 
 
-def send(client, settings, pending):
-    """Sends every pending reading in one signed pack; True once the gateway acknowledged it."""
-    message = cose.sign1(senml.encode(settings.kid, pending), settings.seed, settings.kid)
-    try:
-        code, payload = client.request(coap.POST, "/r", payload=message, content_format=coap.FORMAT_COSE_SIGN1)
-    except (coap.Error, OSError) as err:
-        print("gateway unreachable:", repr(err))
-        return False
-    if code == coap.CHANGED:
-        print("acked seq", pending[-1][1], "readings", len(pending))
-        return True
-    if 0x80 <= code < 0xA0:
-        # The gateway will never accept these bytes (4.xx): keeping them would block every later reading.
-        print("rejected", coap.code_text(code), payload.decode(), "- dropped", len(pending))
-        return True
-    print("gateway busy", coap.code_text(code))
-    return False
+class Device:
+    def __init__(self, settings, board, table_path):
+        self.settings = settings
+        self.board = board
+        self.clock = board.clock
+        self.state = state.State()
+        self.account = credit.Credit(self.state, settings.low_credit_wh, settings.emergency_wh)
+        packer = pack.Packer(settings.kid, settings.seed, settings.pack_readings, table_path)
+        self.outbox = outbox.Outbox(packer, "ob", settings.outbox_readings_max)
+        self.screen = display.Screen(board.screen, settings.utc_offset_s)
+        self.entry = keypad.TokenEntry()
+        self.console = keypad.ConsoleKeys() if settings.console_keys else None
+        self.online = False
+        self.backoff_s = 0
+        self.next_attempt_s = 0
+        self.next_reading_s = 0
+        self.next_sync_s = 0
+        self.readings = 0
+        self.power_w = 0
+        self.level = 0
+        self.pulses_base = 0
+        self.last_energy = (0, 0)  # (Wh, time) at the last reading: the average power since
+        self.booted_s = 0
+        self._pending_key = None
+        self._serving = False
 
+    def run(self):
+        settings = self.settings
+        self.network(True)  # the time first, so that the first reading carries it
+        while True:
+            now = self.clock.now_s()
+            if settings.run_s and now - self.booted_s >= settings.run_s:
+                break
+            done = settings.readings_max and self.readings >= settings.readings_max
+            if done and (not self.outbox.count or not self.online):
+                break
+            self.service()
+            if now >= self.next_reading_s and not done:
+                self.take_reading(now)
+            elif self.next_reading_s - now > settings.interval_s:  # the clock was set back
+                self.next_reading_s = (now // settings.interval_s + 1) * settings.interval_s
+            if self.outbox.count and now >= self.next_attempt_s:
+                self.network(now >= self.next_sync_s)
+            elif now >= self.next_sync_s:
+                self.network(True)
+            gc.collect()  # while little is live: the phases above leave their garbage behind
+            self.clock.sleep_ms(settings.tick_ms, self._key_waiting)
+        self.save()
+        print("meter stopped after", self.readings, "readings; outbox holds", self.outbox.count, "readings in",
+              self.outbox.packs, "packs")
+        self.board.finish()
 
-def run(settings):
-    print("enerlectra meter", settings.meter_id, "booted; gateway", settings.gateway, settings.port)
-    started = time.ticks_ms()
-    ed25519.use_table("ed25519.tbl")
-    print("signing table ready in", time.ticks_diff(time.ticks_ms(), started), "ms")
-    sequence = flash.Sequence("seq")
-    counter = simboard.EnergyCounter(settings.sim_power_w, now_s())
-    client = coap.Client(settings.gateway, settings.port)
-    pending = []
-    sent = 0
-    while not settings.readings_max or sent < settings.readings_max:
-        # Collect while little is live: signing leaves many short-lived big ints, and a collection forced
-        # mid-encode finds the heap too fragmented for the next buffer.
+    def pulses(self):
+        return self.pulses_base + self.board.pulses.count
+
+    def energy_wh(self):
+        return self.pulses() * 1000 // self.board.imp_per_kwh
+
+    def save(self):
+        self.state.pulses = self.pulses()  # always together with the credit it was charged against
+        try:
+            self.state.save()
+        except OSError as err:
+            print("flash full: state not saved:", repr(err))
+
+    def fix(self, action, *args):
+        """Runs one of the outbox's rare repairs (meter/outbox_fix.py)."""
+        from meter import outbox_fix
+
+        try:
+            return getattr(outbox_fix, action)(self.outbox, *args)
+        finally:
+            unload("outbox_fix")
+            self.outbox.packer.release()
+
+    # --- every tick, and while a request waits ------------------------------------------------------------
+
+    def _key(self):
+        key = self._pending_key
+        if key is not None:
+            self._pending_key = None
+            return key
+        key = self.board.keys.poll()
+        if key is None and self.console is not None:
+            key = self.console.poll()
+        return key
+
+    def _key_waiting(self):
+        if self._pending_key is None:
+            self._pending_key = self._key()
+        return self._pending_key is not None
+
+    def service(self):
+        """Keys, credit, relay, screen: cheap; every tick and while a request waits."""
+        if self._serving:
+            return
+        self._serving = True
+        try:
+            now = self.clock.now_s()
+            key = self._key()
+            while key is not None:
+                token = self.entry.key(key, now)
+                if token:
+                    self.enter_token(token, now)
+                key = self._key()
+            self.account.charge(self.energy_wh())
+            self.enforce()
+            st = self.state
+            self.screen.show(now, st.credit_wh, self.power_w, self.level, self.entry.digits, self.outbox.count,
+                             self.online)
+        finally:
+            self._serving = False
+        self.board.feed()
+
+    def enforce(self):
+        st = self.state
+        if self.account.update_relay():
+            self.board.relay.set(not st.relay_open)
+            print("relay off: credit used up," if st.relay_open else "relay on: credit restored,", st.credit_wh, "Wh")
+            self.save()
+        level = self.account.level()
+        if level != self.level:
+            self.level = level
+            print(ALERTS[level] + ",", st.credit_wh, "Wh left")
+
+    def enter_token(self, token, now):
+        from meter import tokens
+
+        settings = self.settings
+        try:
+            note, line = tokens.enter(token, self.state, self.account, settings.openpaygo_key, settings.token_unit_wh,
+                                      now)
+        except ValueError as err:
+            note, line = "WRONG TOKEN", "token rejected: " + str(err)
+        finally:
+            unload("tokens")
+            unload("openpaygo")
+        print(line)
+        self.screen.note(note, now + NOTE_S)
+        self.save()
+        self.enforce()
+
+    # --- readings and the gateway -------------------------------------------------------------------------
+
+    def take_reading(self, now):
+        st = self.state
+        energy_wh = self.energy_wh()
+        self.account.charge(energy_wh)
+        last_wh, last_s = self.last_energy
+        if self.board.ct is not None:
+            self.power_w = self.board.ct.power_w()
+        elif now > last_s:
+            self.power_w = (energy_wh - last_wh) * 3600 // (now - last_s)
+        self.last_energy = (energy_wh, now)
+        st.seq += 1
+        st.time_s = now
+        try:
+            self.outbox.append(now, st.seq, energy_wh, 0, self.power_w, min(max(0, st.credit_wh), 0xFFFFFFFF),
+                               pack.NO_FORECAST)
+        except OSError as err:
+            # The next reading carries the cumulative counters: energy totals stay whole.
+            print("flash full: reading", st.seq, "not stored:", repr(err))
+        self.save()
+        self.outbox.packer.release()  # a full pack was signed, or a merge re-signed one
+        self.readings += 1
+        interval = self.settings.interval_s
+        self.next_reading_s = (now // interval + 1) * interval
+        print("reading seq", st.seq, "energy", energy_wh, "Wh power", self.power_w, "W credit", st.credit_wh, "Wh")
+
+    def network(self, probe):
+        """One phase with the gateway: seal what is open (while it answers), send, then check downlinks."""
+        box = self.outbox
+        if self.online and box.open_count:
+            box.seal()
+        # A probe before sealing for a gateway that was offline: a pack once sent keeps its bytes, so sealing a
+        # few readings for a gateway that is down would keep them out of the full pack they could go in later.
+        keyed = self.settings.gateway_key is not None
+        if not self.online and box.open_count and not box.packs and not keyed:
+            box.seal()
+        downlinks = self._link(probe or (keyed and not self.online and not box.packs))
+        if self.online and box.open_count and not box.packs:
+            box.seal()  # the probe found the gateway back
+            downlinks += self._link(False)
+        if downlinks:
+            self._check(downlinks)
+
+    def _link(self, probe):
+        self.outbox.packer.release()  # no signing while CoAP is loaded: their RAM is not needed at once
         gc.collect()
-        energy_wh, power_w = counter.read(now_s())
-        pending.append((now_s(), sequence.next(), energy_wh, 0, power_w, settings.credit_wh))
-        if len(pending) > _PENDING_MAX:
-            pending.pop(0)  # oldest first: the cumulative counter in later readings keeps totals right
-        if send(client, settings, pending):
-            pending = []
-        sent += 1
-        if not settings.readings_max or sent < settings.readings_max:
-            time.sleep(settings.interval_s)
-    client.close()
-    print("meter stopped after", sent, "readings")
+        from meter import link
 
+        try:
+            return link.run(self, probe)
+        finally:
+            unload("link")
+            unload("coap")
 
-def main():
-    try:
-        settings = config.load("config.json")
-    except ValueError as err:
-        print("cannot start:", err)
-        sys.exit(1)
-    run(settings)
+    def _check(self, downlinks):
+        gc.collect()
+        self.outbox.packer.crypto()
+        from meter import downlink
 
+        try:
+            downlink.apply(self, downlinks)
+        finally:
+            unload("downlink")
+            self.outbox.packer.release()
+        self.save()
+        self.enforce()

@@ -3,9 +3,17 @@
 write_atomic(path, data): writes `path + ".tmp"`, then renames it over `path`; a power cut at any point
 leaves either the old or the new content, never a mix (rename is atomic on LittleFS and on POSIX).
 read(path, default): the file's bytes, or `default` when it does not exist.
+remove(path): deletes the file if it exists.
+Slots(name): a small record kept in two files, `name.a` and `name.b`, written in turn, each with a generation
+    number and a CRC-32. A power cut while one is written leaves the other intact, so load() always finds the
+    last or the one before; a copy that fails its check is reported and ignored. One write per save, no rename.
 """
 
 import os
+import struct
+from binascii import crc32
+
+_SLOT_HEADER = "<III"  # generation, body length, CRC-32 of the body
 
 
 def write_atomic(path, data):
@@ -23,27 +31,47 @@ def read(path, default=None):
         return default
 
 
-class Sequence:
-    """The reading sequence number, monotonic across reboots.
+def remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
-    next() persists the number before returning it, so a reboot can skip numbers but never reuse one
-    (the gateway refuses a used number as a replay).
-    """
 
-    def __init__(self, path="seq"):
-        self.path = path
-        raw = read(path, b"0")
-        try:
-            self.last = int(raw)
-        except ValueError:
-            # A corrupt counter must not brick the meter: restart from a time-based floor, above any
-            # number used before (one reading a second at most, so seconds since 2024 exceed every seq).
-            import time
+class Slots:
+    def __init__(self, name):
+        self.paths = (name + ".a", name + ".b")
+        self.generation = 0
+        self._next = 0  # the copy the next save overwrites: the older one
+        self.corrupt = 0  # copies that failed their check at load
 
-            self.last = int(time.time()) - 1704067200
-            print("seq file corrupt; continuing from", self.last)
+    def load(self):
+        """The body of the newest valid copy, or None when there is none."""
+        best = None
+        for index in (0, 1):
+            data = read(self.paths[index])
+            if data is None:
+                continue
+            if len(data) >= 12:
+                generation, length, check = struct.unpack_from(_SLOT_HEADER, data)
+                body = data[12:]
+                if len(body) == length and crc32(body) == check:
+                    if best is None or generation > best[0]:
+                        best = (generation, index, body)
+                    continue
+            self.corrupt += 1
+            print("flash:", self.paths[index], "is corrupt; ignored")
+        if best is None:
+            return None
+        self.generation = best[0]
+        self._next = 1 - best[1]
+        return best[2]
 
-    def next(self):
-        self.last += 1
-        write_atomic(self.path, str(self.last).encode())
-        return self.last
+    def save(self, body):
+        """Writes body over the older copy; raises OSError (e.g. ENOSPC) with the newer copy untouched."""
+        generation = self.generation + 1
+        with open(self.paths[self._next], "wb") as handle:
+            handle.write(struct.pack(_SLOT_HEADER, generation, len(body), crc32(body)))
+            handle.write(body)
+        self.generation = generation
+        self._next ^= 1

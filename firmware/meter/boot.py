@@ -1,0 +1,111 @@
+"""Boot: everything the meter does once at start, in a module that unloads itself (and config, board loader and
+outbox recovery) before the main loop runs, so that none of it holds RAM afterwards.
+
+start() -> a device.Device, ready to run():
+1. config.json (config.bak if damaged; without either the meter keeps its supply as it was and waits for a new
+   config: it cannot sign without its identity), board.json;
+2. the persisted state (meter/state.py): on first boot the provisioned credit; when both copies are corrupt,
+   counters and credit from the newest reading in the outbox, and grants and tokens re-synchronised;
+3. the outbox, cleaned of what a power cut left (meter/outbox_fix.py); the sequence number continues above the
+   highest one stored;
+4. the clock never behind the last time the meter knew; relay set; the signing table checked; network up.
+Prints the boot banner the hardware tests wait for.
+"""
+
+import os
+import sys
+import time
+
+VERSION = "0.3.0"
+_TABLE = "ed25519.tbl"
+
+
+def _config(board_spec_path="board.json"):
+    from meter import board as boards
+    from meter import config
+
+    settings = config.recover()
+    try:
+        board = boards.load(settings, board_spec_path)
+    except ValueError as err:
+        print("cannot start:", err)
+        sys.exit(2)
+    if settings is None:
+        from meter import state
+
+        print("config: no usable config.json or config.bak; waiting for a new one (tools/provision.py)")
+        saved = state.State()
+        saved.load()
+        board.relay.set(not saved.relay_open)
+        while settings is None:
+            time.sleep(1)
+            board.feed()
+            settings = config.recover()
+    return settings, board
+
+
+def _restore(device):
+    from meter import outbox_fix
+
+    settings, st, board = device.settings, device.state, device.board
+    found = st.load()
+    outbox_fix.recover(device.outbox)
+    if not found and not st.lost:
+        st.credit_wh = settings.credit_wh
+        print("state: new meter; credit", st.credit_wh, "Wh")
+    elif not found:
+        newest = outbox_fix.newest(device.outbox)
+        if newest is None:
+            print("state: lost; nothing to restore it from; credit 0 Wh")
+        else:
+            st.time_s, st.seq, energy_wh = newest[0], newest[1], newest[2]
+            st.pulses = (energy_wh * board.imp_per_kwh + 999) // 1000
+            st.charged_wh = energy_wh
+            st.credit_wh = newest[5]
+            print("state: lost; restored from reading", st.seq, "credit", st.credit_wh, "Wh")
+        # Grants and tokens applied before cannot be told from new ones any more: see meter/state.py.
+        st.grant_resync = True
+        st.token_resync = True
+    st.seq = max(st.seq, device.outbox.last_seq)  # a reading stored just before a power cut, state not yet
+    device.pulses_base = st.pulses
+    if not found:
+        device.save()
+
+
+def start():
+    from meter import unload
+
+    table_path = os.getcwd().rstrip("/") + "/" + _TABLE  # before a board mounts a data file system
+    settings, board = _config()
+    unload("config")
+    unload("board")
+    # The table check needs the Ed25519 code; done before the rest is loaded, which keeps the boot's peak low.
+    from meter import ed25519
+
+    started = time.ticks_ms()
+    built = ed25519.use_table(table_path)
+    table_ms = time.ticks_diff(time.ticks_ms(), started)
+    ed25519 = None
+    for name in ("ed25519_table", "ed25519", "edwards25519", "sha512"):
+        unload(name)  # loaded again for each signature (meter/pack.py)
+    from meter import device as device_module
+
+    device = device_module.Device(settings, board, table_path)
+    print("enerlectra meter", settings.meter_id, "booted; firmware", VERSION, "board", board.name, "gateway",
+          settings.gateway, settings.port)
+    print("signing table", "built" if built else "ready", "in", table_ms, "ms")
+    _restore(device)
+    unload("outbox_fix")
+    st = device.state
+    if device.clock.now_s() < st.time_s:
+        device.clock.set(st.time_s)
+        print("clock: behind the last known time; set to", st.time_s)
+    board.relay.set(not st.relay_open)
+    device.level = device.account.level()
+    print("relay", "off" if st.relay_open else "on", "credit", st.credit_wh, "Wh", device_module.ALERTS[device.level])
+    print("outbox:", device.outbox.count, "readings in", device.outbox.packs, "packs")
+    board.connect(settings)
+    device.booted_s = device.clock.now_s()
+    device.last_energy = (device.energy_wh(), device.booted_s)
+    unload("boot")
+    return device

@@ -1,0 +1,168 @@
+"""Downlinks from the gateway, verified before the meter acts on them (docs/downlink.md).
+
+apply(device, downlinks): checks and applies what meter/link.py fetched: (nonce, signed time) sets the clock;
+    (None, grants) applies each signed grant whose id is above state.grant_id, in order, and records its id
+    (after a lost state: only records it, see meter/state.py). The caller saves the state.
+grants(payload) -> list of bytes: the signed grants of a `GET /g` answer (a CBOR array of byte strings).
+grant(message, gateway_key, kid) -> (grant_id, credit_wh)
+time_now(message, gateway_key, kid, nonce) -> Unix seconds
+Each checks the COSE_Sign1 (tag 18, protected header {alg: EdDSA}) and its Ed25519 signature against the
+pinned gateway key (the caller loads meter.ed25519 with its table first: device.outbox.packer.crypto()),
+then that the payload is a CBOR map of the right type, addressed to this meter (kid), with
+every field in range, and for time that it echoes the nonce the meter sent (an old answer cannot set the clock
+back). Raises ValueError naming the first problem; the caller ignores that downlink. Applying a grant exactly
+once (ids) is the caller's.
+
+A small CBOR reader of its own (ints, strings, arrays, maps, one tag; definite lengths; nesting <= 4): the
+general codec (meter/cbor.py) and COSE module would cost the meter RAM for a message it reads a few times a day.
+Loaded only while downlinks are checked.
+"""
+
+import struct
+
+from micropython import const
+
+from meter import display, ed25519
+
+_TYPE_GRANT = const(1)
+_TYPE_TIME = const(2)
+_CREDIT_WH_MAX = const(10000000)
+_TIME_MAX_S = const(1099511627776)  # 2^40, as the gateway
+_PROTECTED_EDDSA = b"\xa1\x01\x27"  # {1: -8}
+_SIG_STRUCTURE = b"\x84\x6aSignature1"
+
+
+def _item(data, pos, depth):
+    # (value, next position) of the CBOR item at pos.
+    if depth > 4:
+        raise ValueError("CBOR nested too deeply")
+    initial = data[pos]
+    major, info = initial >> 5, initial & 31
+    pos += 1
+    if info < 24:
+        n = info
+    elif info < 28:
+        size = 1 << (info - 24)
+        n = int.from_bytes(data[pos : pos + size], "big")
+        pos += size
+    else:
+        raise ValueError("CBOR length not supported")
+    if major == 0:
+        return n, pos
+    if major == 1:
+        return -1 - n, pos
+    if major in (2, 3):
+        if pos + n > len(data):
+            raise ValueError("CBOR truncated")
+        value = bytes(data[pos : pos + n])
+        return (value if major == 2 else value.decode()), pos + n
+    if major == 4 or major == 5:
+        if n > len(data) - pos:
+            raise ValueError("CBOR truncated")
+        items = []
+        for _ in range(n * (major - 3)):
+            value, pos = _item(data, pos, depth + 1)
+            items.append(value)
+        if major == 4:
+            return items, pos
+        return {items[i]: items[i + 1] for i in range(0, len(items), 2)}, pos
+    if major == 6:
+        value, pos = _item(data, pos, depth + 1)
+        return (n, value), pos
+    if major == 7 and info in (20, 21, 22):
+        return (False, True, None)[info - 20], pos
+    raise ValueError("CBOR item not supported")
+
+
+def _loads(data):
+    try:
+        value, end = _item(data, 0, 0)
+    except (IndexError, TypeError, UnicodeError) as err:
+        raise ValueError("CBOR malformed: " + repr(err))
+    if end != len(data):
+        raise ValueError("CBOR has trailing bytes")
+    return value
+
+
+def _bstr_head(size):
+    return struct.pack(">BH", 0x59, size) if size > 255 else bytes((0x58, size)) if size > 23 else bytes((0x40 | size,))
+
+
+def _fields(message, gateway_key, kid, kind):
+    cose = _loads(message) if isinstance(message, (bytes, bytearray)) else None
+    if not (isinstance(cose, tuple) and cose[0] == 18 and isinstance(cose[1], list) and len(cose[1]) == 4):
+        raise ValueError("not a COSE_Sign1")
+    protected, _, payload, signature = cose[1]
+    if protected != _PROTECTED_EDDSA or not isinstance(payload, bytes) or not isinstance(signature, bytes):
+        raise ValueError("COSE_Sign1 is not EdDSA")
+    signed = _SIG_STRUCTURE + _bstr_head(3) + protected + b"\x40" + _bstr_head(len(payload)) + payload
+    if not ed25519.verify(gateway_key, signed, signature):
+        raise ValueError("bad signature")
+    fields = _loads(payload)
+    if not isinstance(fields, dict):
+        raise ValueError("downlink payload must be a map")
+    if fields.get(1) != kid:
+        raise ValueError("downlink addressed to another meter")
+    if fields.get(0) != kind:
+        raise ValueError("downlink of another type")
+    return fields
+
+
+def _uint(fields, key, low, high):
+    value = fields.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError("downlink field %d out of range" % key)
+    return value
+
+
+def grants(payload):
+    items = _loads(payload)
+    if not isinstance(items, list):
+        raise ValueError("grants must be an array")
+    return items
+
+
+def grant(message, gateway_key, kid):
+    fields = _fields(message, gateway_key, kid, _TYPE_GRANT)
+    return _uint(fields, 2, 1, 1 << 53), _uint(fields, 3, 1, _CREDIT_WH_MAX)
+
+
+def time_now(message, gateway_key, kid, nonce):
+    fields = _fields(message, gateway_key, kid, _TYPE_TIME)
+    if fields.get(6) != nonce:
+        raise ValueError("time downlink does not echo our nonce")
+    return _uint(fields, 5, 0, _TIME_MAX_S)
+
+
+def apply(device, downlinks):
+    settings, st = device.settings, device.state
+    for nonce, payload in downlinks:
+        try:
+            if nonce is not None:
+                now_s = time_now(payload, settings.gateway_key, settings.kid, nonce)
+                if device.clock.set(now_s):
+                    print("time set to", now_s, "by the gateway")
+                continue
+            items = grants(payload)
+        except ValueError as err:
+            print("downlink rejected:", err)
+            continue
+        if not items and st.grant_resync:
+            st.grant_resync = False
+            print("grants: in step with the gateway again at grant", st.grant_id)
+        for message in items:
+            try:
+                grant_id, credit_wh = grant(message, settings.gateway_key, settings.kid)
+            except ValueError as err:
+                print("grant rejected:", err)
+                continue
+            if grant_id <= st.grant_id:
+                print("grant", grant_id, "ignored: already applied")
+                continue
+            st.grant_id = grant_id
+            if st.grant_resync:
+                print("grant", grant_id, "skipped: the state was lost and it may have been applied")
+                continue
+            device.account.top_up(credit_wh)
+            print("grant", grant_id, "applied: +%d Wh, credit %d Wh" % (credit_wh, st.credit_wh))
+            device.screen.note("TOP UP +" + display.kwh(credit_wh)[:-2] + "kWh", device.clock.now_s() + 15)

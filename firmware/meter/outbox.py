@@ -1,0 +1,185 @@
+"""The offline outbox: readings the gateway has not acknowledged, on flash, bounded, crash-safe, oldest first.
+
+    box = Outbox(packer, "ob", readings_max=4096)
+    outbox_fix.recover(box)        # at boot: what a power cut left (meter/outbox_fix.py)
+    box.append(time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh, depletion_s)
+    box.seal()                     # signs the open readings into a pack (done by append when a pack is full)
+    name = box.oldest()            # the oldest sealed pack, or None
+    message = box.message(name)    # its COSE_Sign1 bytes (memoryview, valid until the next call)
+    box.remove(name)               # only once the gateway acknowledged it
+
+Layout in the folder `ob/`:
+- `open`: readings not yet in a pack, 32-byte records (pack.RECORD + CRC-32), each written at its place.
+- one file per sealed pack, named by its first seq (10 digits, so names sort as seqs): a 16-byte header
+  (b"P1", count, first time, last time, last seq), the records, the 64-byte signature, a CRC-32 of all that.
+  A pack is signed once, when sealed (offline work: during an outage a meter has all the time it needs), and
+  sent as often as needed with the same bytes (meter/pack.py).
+- `bad`: the last pack found corrupt or refused as malformed (4.00), kept for a technician, never sent.
+
+Crash safety (power cut at any point): a record is either whole (CRC) or ignored; packs are written to `tmp`
+and renamed into place; the open file is removed only after its pack exists, and at boot open records already
+in a pack are dropped; merges are ordered so that a leftover is recognisable at boot (meter/outbox_fix.py).
+
+Bounds: at most `readings_max` readings and `packs_max` packs; beyond, outbox_fix.merge thins the two adjacent
+packs (never the oldest) spanning the shortest time. Cumulative counters make this lossless for energy totals.
+A full flash (OSError on write) triggers a merge and one retry; if that fails too, append raises and the
+reading is not stored (the next one carries the cumulative counters).
+"""
+
+import os
+import struct
+from binascii import crc32
+
+from micropython import const
+
+from meter import flash, unload
+from meter.pack import RECORD, RECORD_SIZE
+
+SLOT_SIZE = const(32)  # record + CRC-32
+HEADER = "<2sHIII"  # magic, count, first time, last time, last seq
+HEADER_SIZE = const(16)
+MAGIC = b"P1"
+_SIGNATURE_SIZE = const(64)
+
+
+def name_of(seq):
+    return "%010d" % seq
+
+
+class Outbox:
+    def __init__(self, packer, directory="ob", readings_max=4096):
+        pack_max = packer.readings_max
+        if readings_max < 4 * pack_max:
+            raise ValueError("outbox must hold at least 4 packs")
+        self.packer = packer
+        self.directory = directory
+        self.pack_max = pack_max
+        self.readings_max = readings_max
+        self.packs_max = readings_max // pack_max + 4
+        self.count = 0  # readings held, in packs and open
+        self.packs = 0
+        self.last_seq = 0  # the newest seq held or packed
+        self.merged = 0  # readings dropped by merges since boot (time resolution only)
+        self.open = memoryview(bytearray(pack_max * RECORD_SIZE))  # the open readings, mirrored in RAM
+        self.open_count = 0
+        # One pack file, or two packs' records while merging.
+        self.scratch = memoryview(bytearray(HEADER_SIZE + 2 * pack_max * RECORD_SIZE + _SIGNATURE_SIZE + 4))
+        try:
+            os.mkdir(directory)
+        except OSError:
+            pass
+
+    def path(self, name):
+        return self.directory + "/" + name
+
+    def names(self):
+        """The packs' first seqs, oldest first."""
+        return sorted(int(entry[0]) for entry in os.ilistdir(self.directory) if entry[0].isdigit())
+
+    def load(self, name):
+        """Reads a pack file into `scratch` and checks it; its reading count, or None when it is bad."""
+        try:
+            with open(self.path(name), "rb") as handle:
+                size = handle.readinto(self.scratch)
+        except OSError:
+            return None
+        scratch = self.scratch
+        if size < HEADER_SIZE + RECORD_SIZE + _SIGNATURE_SIZE + 4:
+            return None
+        magic, count, _, _, _ = struct.unpack_from(HEADER, scratch)
+        end = HEADER_SIZE + count * RECORD_SIZE + _SIGNATURE_SIZE
+        if magic != MAGIC or not 0 < count <= self.pack_max or size != end + 4:
+            return None
+        if struct.unpack_from("<I", scratch, end)[0] != crc32(scratch[:end]):
+            return None
+        return count
+
+    def append(self, time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh, depletion_s):
+        """Stores one reading durably (seals a full pack, merges when over the bounds); OSError if it cannot."""
+        if seq <= self.last_seq:
+            raise ValueError("seq must increase")
+        slot = bytearray(SLOT_SIZE)
+        struct.pack_into(RECORD, slot, 0, time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh, depletion_s)
+        struct.pack_into("<I", slot, RECORD_SIZE, crc32(memoryview(slot)[:RECORD_SIZE]))
+        try:
+            self._write_slot(slot)
+        except OSError as err:
+            print("outbox: write failed:", repr(err))
+            flash.remove(self.path("bad"))
+            if not self._merge():
+                raise
+            self._write_slot(slot)
+        index = self.open_count * RECORD_SIZE
+        self.open[index : index + RECORD_SIZE] = memoryview(slot)[:RECORD_SIZE]
+        self.open_count += 1
+        self.count += 1
+        self.last_seq = seq
+        if self.open_count == self.pack_max:
+            self.seal()
+        for _ in range(8):
+            if (self.count <= self.readings_max and self.packs <= self.packs_max) or not self._merge():
+                break
+
+    def _merge(self):
+        from meter import outbox_fix
+
+        try:
+            return outbox_fix.merge(self)
+        finally:
+            unload("outbox_fix")
+
+    def _write_slot(self, slot):
+        # At its place: a torn write is overwritten by the next record, never followed by it.
+        with open(self.path("open"), "r+b" if self.open_count else "wb") as handle:
+            handle.seek(self.open_count * SLOT_SIZE)
+            handle.write(slot)
+
+    def seal(self):
+        """Signs the open readings into a pack file; returns its name (None when nothing is open)."""
+        count = self.open_count
+        if not count:
+            return None
+        records = self.open[: count * RECORD_SIZE]
+        name = self.write_pack(records, count, self.packer.sign(records, count))
+        flash.remove(self.path("open"))
+        self.open_count = 0
+        self.packs += 1
+        return name
+
+    def write_pack(self, records, count, signature, name=None):
+        first_time, first_seq = struct.unpack_from("<II", records, 0)
+        last_time, last_seq = struct.unpack_from("<II", records, (count - 1) * RECORD_SIZE)
+        header = struct.pack(HEADER, MAGIC, count, first_time, last_time, last_seq)
+        name = name or name_of(first_seq)
+        with open(self.path("tmp"), "wb") as handle:
+            handle.write(header)
+            handle.write(records)
+            handle.write(signature)
+            handle.write(struct.pack("<I", crc32(signature, crc32(records, crc32(header)))))
+        os.rename(self.path("tmp"), self.path(name))
+        return name
+
+    def oldest(self):
+        names = self.names()
+        return name_of(names[0]) if names else None
+
+    def message(self, name):
+        """The pack's COSE_Sign1 (memoryview, valid until the next call); None when the file is bad."""
+        count = self.load(name)
+        if count is None:
+            return None
+        end = HEADER_SIZE + count * RECORD_SIZE
+        return self.packer.message(self.scratch[HEADER_SIZE:end], count, bytes(self.scratch[end : end + 64]))
+
+    def seqs(self, name):
+        """(count, last seq) of a pack, from its header."""
+        with open(self.path(name), "rb") as handle:
+            _, count, _, _, last_seq = struct.unpack(HEADER, handle.read(HEADER_SIZE))
+        return count, last_seq
+
+    def remove(self, name):
+        """The gateway has the pack: forget it."""
+        count, _ = self.seqs(name)
+        flash.remove(self.path(name))
+        self.packs -= 1
+        self.count -= count

@@ -65,6 +65,9 @@ def sign1_written(payload_size, write, seed32, kid):
     never held twice (a SenML pack of 60 readings is ~5 KB)."""
     start = _put_message_head(None, kid, payload_size)
     end = start + payload_size
+    # The first signature after boot also expands the key (a scalar multiplication): done before the message
+    # takes its share of the heap.
+    ed25519.public_key(seed32)
     gc.collect()  # as in sign1
     message = bytearray(end + 66)  # + the signature, a 64-byte string
     _put_message_head(message, kid, payload_size)

@@ -25,9 +25,9 @@ except ImportError:  # CPython, so that tools and tests can import the module.
 
 P = const(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFED)  # 2^255 - 19
 L = const(0x1000000000000000000000000000000014DEF9DEA2F79CD65812631A5CF5D3ED)  # the order of B
-D = const(0x52036CEE2B6FFE738CC740797779E89800700A4D4141D8AB75EB4DCA135978A3)  # -121665/121666
+_D = const(0x52036CEE2B6FFE738CC740797779E89800700A4D4141D8AB75EB4DCA135978A3)  # -121665/121666
 D2 = const(0x2406D9DC56DFFCE7198E80F2EEF3D13000E0149A8283B156EBD69B9426B2F159)  # 2*D
-SQRT_M1 = const(0x2B8324804FC1DF0B2B4D00993DFBD7A72F431806AD2FE478C4EE1B274A0EA0B0)  # sqrt(-1)
+_SQRT_M1 = const(0x2B8324804FC1DF0B2B4D00993DFBD7A72F431806AD2FE478C4EE1B274A0EA0B0)  # sqrt(-1)
 BASE = (
     0x216936D3CD6E53FEC0A4E231FDD6DC5C692CC7609525A7B2C9562D608F25D51A,
     0x6666666666666666666666666666666666666666666666666666666666666658,
@@ -74,7 +74,7 @@ def decode(s):
     if y >= P:
         return None
     u = (y * y - 1) % P
-    v = (D * y * y + 1) % P
+    v = (_D * y * y + 1) % P
     # x = sqrt(u/v) with a single exponentiation (RFC 8032, 5.1.3).
     v3 = v * v * v % P
     x = u * v3 * pow(u * v3 * v3 * v % P, (P - 5) >> 3, P) % P
@@ -82,7 +82,7 @@ def decode(s):
     if vxx != u:
         if vxx != P - u:
             return None
-        x = x * SQRT_M1 % P
+        x = x * _SQRT_M1 % P
     if x == 0 and sign:
         return None
     if x & 1 != sign:

@@ -66,10 +66,18 @@ def _restore(device):
         # Grants and tokens applied before cannot be told from new ones any more: see meter/state.py.
         st.grant_resync = True
         st.token_resync = True
-    st.seq = max(st.seq, device.outbox.last_seq)  # a reading stored just before a power cut, state not yet
+    if found and device.outbox.last_seq > st.seq:
+        # The power went after a reading was stored and before the state was: the reading is the newer truth.
+        newest = outbox_fix.newest(device.outbox)
+        energy_wh = newest[2]
+        st.credit_wh -= max(0, energy_wh - st.charged_wh)
+        st.charged_wh = energy_wh
+        st.pulses = (energy_wh * board.imp_per_kwh + 999) // 1000
+        st.time_s = max(st.time_s, newest[0])
+        print("state: behind the outbox; counters taken from reading", newest[1])
+    st.seq = max(st.seq, device.outbox.last_seq)
     device.pulses_base = st.pulses
-    if not found:
-        device.save()
+    device.save()
 
 
 def start():
@@ -102,10 +110,10 @@ def start():
         print("clock: behind the last known time; set to", st.time_s)
     board.relay.set(not st.relay_open)
     device.level = device.account.level()
-    print("relay", "off" if st.relay_open else "on", "credit", st.credit_wh, "Wh", device_module.ALERTS[device.level])
+    print("credit", st.credit_wh, "Wh; relay", "off;" if st.relay_open else "on;", device_module.ALERTS[device.level])
     print("outbox:", device.outbox.count, "readings in", device.outbox.packs, "packs")
     board.connect(settings)
-    device.booted_s = device.clock.now_s()
-    device.last_energy = (device.energy_wh(), device.booted_s)
+    device.booted_ms = device.clock.ticks_ms()
+    device.last_energy = (device.energy_wh(), device.clock.now_s())
     unload("boot")
     return device

@@ -16,6 +16,7 @@ Console lines are for people and for the hardware tests (tests/hardware); docs/m
 """
 
 import gc
+import time
 
 from micropython import const
 
@@ -48,7 +49,7 @@ class Device:
         self.level = 0
         self.pulses_base = 0
         self.last_energy = (0, 0)  # (Wh, time) at the last reading: the average power since
-        self.booted_s = 0
+        self.booted_ms = 0  # the board clock's ticks at boot: run_s counts uptime, whatever the time is set to
         self._pending_key = None
         self._serving = False
 
@@ -57,7 +58,7 @@ class Device:
         self.network(True)  # the time first, so that the first reading carries it
         while True:
             now = self.clock.now_s()
-            if settings.run_s and now - self.booted_s >= settings.run_s:
+            if settings.run_s and time.ticks_diff(self.clock.ticks_ms(), self.booted_ms) >= settings.run_s * 1000:
                 break
             done = settings.readings_max and self.readings >= settings.readings_max
             if done and (not self.outbox.count or not self.online):

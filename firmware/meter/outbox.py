@@ -98,6 +98,8 @@ class Outbox:
         """Stores one reading durably (seals a full pack, merges when over the bounds); OSError if it cannot."""
         if seq <= self.last_seq:
             raise ValueError("seq must increase")
+        if self.open_count == self.pack_max:
+            self._seal_making_room()  # a seal the flash had no room for earlier
         slot = bytearray(SLOT_SIZE)
         struct.pack_into(RECORD, slot, 0, time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh, depletion_s)
         struct.pack_into("<I", slot, RECORD_SIZE, crc32(memoryview(slot)[:RECORD_SIZE]))
@@ -115,10 +117,22 @@ class Outbox:
         self.count += 1
         self.last_seq = seq
         if self.open_count == self.pack_max:
-            self.seal()
+            try:
+                self._seal_making_room()
+            except OSError as err:  # the reading is stored (open); sealing is tried again at the next one
+                print("outbox: seal failed:", repr(err))
         for _ in range(8):
             if (self.count <= self.readings_max and self.packs <= self.packs_max) or not self._merge():
                 break
+
+    def _seal_making_room(self):
+        try:
+            self.seal()
+        except OSError as err:
+            print("outbox: seal failed:", repr(err))
+            if not self._merge():
+                raise
+            self.seal()
 
     def _merge(self):
         from meter import outbox_fix
@@ -151,12 +165,16 @@ class Outbox:
         last_time, last_seq = struct.unpack_from("<II", records, (count - 1) * RECORD_SIZE)
         header = struct.pack(HEADER, MAGIC, count, first_time, last_time, last_seq)
         name = name or name_of(first_seq)
-        with open(self.path("tmp"), "wb") as handle:
-            handle.write(header)
-            handle.write(records)
-            handle.write(signature)
-            handle.write(struct.pack("<I", crc32(signature, crc32(records, crc32(header)))))
-        os.rename(self.path("tmp"), self.path(name))
+        try:
+            with open(self.path("tmp"), "wb") as handle:
+                handle.write(header)
+                handle.write(records)
+                handle.write(signature)
+                handle.write(struct.pack("<I", crc32(signature, crc32(records, crc32(header)))))
+            os.rename(self.path("tmp"), self.path(name))
+        except OSError:
+            flash.remove(self.path("tmp"))  # its space is needed back
+            raise
         return name
 
     def oldest(self):

@@ -3,6 +3,7 @@
 Board(spec, settings) offers what meter/hal.py describes, from board.json (hardware/boards/virtual.json):
 - clock: virtual time. `sim.start_s` (Unix s, default the host's time) at boot, `sim.speed` times real time
   (default 1), or 0: time moves only when the firmware sleeps, as fast as the host runs (simulations, tests).
+  At a speed other than 1 the gateway's time is taken once, and only to move the clock forward.
 - the household's load behind the relay drives the pulse LED: `sim.load.profile_w` (W, one value per
   `step_s` seconds of the day, repeating; default [settings.sim_power_w]) is integrated exactly, in mJ per
   ms, and each 3.6e9 / imp_per_kwh mJ makes one pulse, delivered to the same PulseCounter IRQ handler the ESP32
@@ -80,9 +81,9 @@ class Clock:
         return self._start_s + self._ms // 1000
 
     def set(self, unix_s):
-        # At real-time speed the gateway's clock rules; a faster clock takes only the first setting (later ones
-        # would pull simulated time back).
-        if self._set and self.speed != 1:
+        # At real-time speed the gateway's clock rules. A simulated clock running at another speed takes only a
+        # first setting that moves it forward: the gateway's real clock would pull simulated time back.
+        if self.speed != 1 and (self._set or unix_s < self.now_s()):
             return False
         self._catch_up()
         self._start_s = unix_s - self._ms // 1000

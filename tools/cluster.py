@@ -41,8 +41,9 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
 class Gateway:
     """`enerlectra-edge serve` in its own process."""
 
-    def __init__(self, db: Path, coap_port: int | None = None, http_port: int | None = None):
+    def __init__(self, db: Path, coap_port: int | None = None, http_port: int | None = None, host: str = "127.0.0.1"):
         self.db = db
+        self.host = host
         self.coap_port = coap_port or free_port(socket.SOCK_DGRAM)
         self.http_port = http_port or free_port(socket.SOCK_STREAM)
         self.process: subprocess.Popen | None = None
@@ -63,7 +64,7 @@ class Gateway:
     def start(self, timeout_s: float = 30) -> "Gateway":
         self.process = subprocess.Popen(
             [str(BIN / "enerlectra-edge"), "serve", "--db", str(self.db), "--coap-port", str(self.coap_port),
-             "--http-port", str(self.http_port)],
+             "--http-port", str(self.http_port), "--host", self.host],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         line = self.process.stdout.readline()
@@ -96,6 +97,7 @@ class Gateway:
                 self.process.wait()
         output = self.process.stdout.read()
         self.process.stdout.close()
+        self.process = None  # stopped: a second stop() is a no-op
         return output
 
 

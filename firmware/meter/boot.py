@@ -12,6 +12,7 @@ start() -> a device.Device, ready to run():
 Prints the boot banner the hardware tests wait for.
 """
 
+import gc
 import os
 import sys
 import time
@@ -112,6 +113,8 @@ def start():
     device.level = device.account.level()
     print("credit", st.credit_wh, "Wh; relay", "off;" if st.relay_open else "on;", device_module.ALERTS[device.level])
     print("outbox:", device.outbox.count, "readings in", device.outbox.packs, "packs")
+    gc.collect()
+    print("heap:", gc.mem_alloc(), "bytes used,", gc.mem_free(), "free")
     board.connect(settings)
     device.booted_ms = device.clock.ticks_ms()
     device.last_energy = (device.energy_wh(), device.clock.now_s())

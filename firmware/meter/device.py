@@ -87,6 +87,7 @@ class Device:
 
     def save(self):
         self.state.pulses = self.pulses()  # always together with the credit it was charged against
+        self.state.time_s = max(self.state.time_s, self.clock.now_s())
         try:
             self.state.save()
         except OSError as err:

@@ -306,3 +306,24 @@ print(json.dumps([box.count, len(held(box))]))
     assert merged > 0 and count < 399
     assert (refused, held_newest, newest) == (0, 399, 399)  # the newest, with the cumulative counters, is kept
     assert json.loads(lines[-1]) == [count, count]  # and it all reads back after a reboot
+
+
+def test_an_outbox_written_on_the_host_is_what_the_meter_would_have_sealed(micropython):
+    from tools.outbox_image import write_outbox
+    from tools.provision import Identity
+
+    identity = Identity("m", SEED, KID)
+    readings = [reading(seq) for seq in range(1, 41)]
+    assert write_outbox(micropython.workdir, identity, readings, pack_readings=16) == 3
+    [messages] = run(micropython, """
+box = make_box(pack_max=16)
+outbox_fix.recover(box)
+sent = []
+while box.oldest():
+    sent.append(hexlify(bytes(box.message(box.oldest()))).decode())
+    box.remove(box.oldest())
+print(json.dumps(sent))
+""")
+    key = SigningKey(SEED)
+    assert [bytes.fromhex(m) for m in messages] == [sign1(encode_readings(KID, readings[i : i + 16]), key, KID)
+                                                    for i in (0, 16, 32)]

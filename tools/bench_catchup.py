@@ -3,7 +3,7 @@
     python -m tools.bench_catchup [--meters 100] [--readings 1440] [--single 60] [--pack 32]
 
 Starts a real gateway (`enerlectra-edge serve`, tools/cluster.py), provisions `--meters` meters (registered over
-its HTTP API), gives each an outbox holding `--readings` one-minute readings (a day: 1440) in sealed, signed packs
+its HTTP API), gives each an outbox holding `--readings` one-minute readings (a day: 1440) in closed, signed packs
 of `--pack` (written on the host in the firmware's format, tools/outbox_image.py, as a meter's own outage leaves
 it), then boots all the meters at once (the real firmware, .mpy, on the MicroPython unix port, in the heap
 tools/cluster.py sets) and measures how fast the gateway stores what they send: from the boots to the moment the

@@ -29,7 +29,7 @@ from tools.provision import (
 BIN = Path(sys.executable).parent
 # The heap a virtual meter runs in: the whole firmware's peak, bisected by tools/bench_meter.py, plus a margin for
 # fragmentation luck. docs/meter.md ("Memory") has the figures and where the RAM goes.
-METER_HEAPSIZE = "96K"
+METER_HEAPSIZE = "112K"
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:

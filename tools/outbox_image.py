@@ -6,7 +6,7 @@ the meter's key: a backlog for benchmarks and tests without running the meter th
 Each pack: header "<2sHIII" (b"P1", count, first time, last time, last seq), records "<7I" (time, seq, energy,
 energy out, power, credit, depletion or 0xFFFFFFFF), the Ed25519 signature of the COSE Sig_structure of the
 SenML pack (enerlectra.senml.encode_readings: the same bytes the meter's pack.py writes), and a CRC-32 of all
-that; named by the first seq. The meter sends it as it would one it sealed itself; the gateway verifies it.
+that; named by the first seq. The meter sends it as it would one it closed itself; the gateway verifies it.
 """
 
 import struct
@@ -27,7 +27,7 @@ def _to_be_signed(payload: bytes) -> bytes:
 
 
 def write_outbox(flash: Path, identity: Identity, readings: list[Reading], pack_readings: int = 32) -> int:
-    """Writes `readings` as sealed packs into flash/ob; returns the number of packs."""
+    """Writes `readings` as closed packs into flash/ob; returns the number of packs."""
     folder = flash / "ob"
     folder.mkdir(parents=True, exist_ok=True)
     key = identity.signing_key

@@ -6,7 +6,7 @@
 Every tick (tick_ms of the board's clock): service() reads keys and applies tokens, charges the credit with the
 energy counted, switches the relay and refreshes the screen. Every interval_s: take_reading() stores a reading
 in the outbox. When the gateway is due (right after each reading while it answers; after a back-off while it
-does not): network() seals the open readings (signing), then runs one phase of meter/link.py (CoAP), then
+does not): network() closes and signs the open readings (signing), then runs one phase of meter/link.py (CoAP), then
 checks what the gateway sent down (meter/downlink.py): time and credit grants, each applied once.
 
 RAM: the loop keeps only what every tick needs. The link with CoAP, the downlink checks, token decoding and the
@@ -198,18 +198,18 @@ class Device:
         print("reading seq", st.seq, "energy", energy_wh, "Wh power", self.power_w, "W credit", st.credit_wh, "Wh")
 
     def network(self, probe):
-        """One phase with the gateway: seal what is open (while it answers), send, then check downlinks."""
+        """One phase with the gateway: close and sign what is open (while it answers), send, then check downlinks."""
         box = self.outbox
         if self.online and box.open_count:
-            box.seal()
-        # A probe before sealing for a gateway that was offline: a pack once sent keeps its bytes, so sealing a
+            box.close_pack()
+        # A probe before closing a pack for a gateway that was offline: a pack once sent keeps its bytes, so closing a
         # few readings for a gateway that is down would keep them out of the full pack they could go in later.
         keyed = self.settings.gateway_key is not None
         if not self.online and box.open_count and not box.packs and not keyed:
-            box.seal()
+            box.close_pack()
         downlinks = self._link(probe or (keyed and not self.online and not box.packs))
         if self.online and box.open_count and not box.packs:
-            box.seal()  # the probe found the gateway back
+            box.close_pack()  # the probe found the gateway back
             downlinks += self._link(False)
         if downlinks:
             self._check(downlinks)

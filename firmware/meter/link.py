@@ -4,7 +4,7 @@ unloads both afterwards, so that their RAM is free while the meter signs or veri
 run(device, probe) -> downlinks: a list of (nonce, payload) to check after the phase (meter/downlink.py):
     (nonce, signed time) from GET /t and (None, CBOR array of signed grants) from GET /g.
 - probe: first GET /t?k=<kid>&n=<nonce> (the time, and a cheap test that the gateway answers).
-- Then the sealed packs go, oldest first, POST /r, until none is left or one is not taken:
+- Then the closed packs go, oldest first, POST /r, until none is left or one is not taken:
     2.04: acknowledged, removed from the outbox (only now: docs/downlink.md, durability).
     4.09: the gateway has some of the pack's readings (e.g. its ACK was lost and the pack changed since):
           those up to the seq it names are dropped, the rest re-signed and sent next.

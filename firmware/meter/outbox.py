@@ -3,16 +3,16 @@
     box = Outbox(packer, "ob", readings_max=4096)
     outbox_fix.recover(box)        # at boot: what a power cut left (meter/outbox_fix.py)
     box.append(time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh, depletion_s)
-    box.seal()                     # signs the open readings into a pack (done by append when a pack is full)
-    name = box.oldest()            # the oldest sealed pack, or None
+    box.close_pack()               # signs the open readings into a pack (append does it when a pack is full)
+    name = box.oldest()            # the oldest closed pack, or None
     message = box.message(name)    # its COSE_Sign1 bytes (memoryview, valid until the next call)
     box.remove(name)               # only once the gateway acknowledged it
 
 Layout in the folder `ob/`:
 - `open`: readings not yet in a pack, 32-byte records (pack.RECORD + CRC-32), each written at its place.
-- one file per sealed pack, named by its first seq (10 digits, so names sort as seqs): a 16-byte header
+- one file per closed pack, named by its first seq (10 digits, so names sort as seqs): a 16-byte header
   (b"P1", count, first time, last time, last seq), the records, the 64-byte signature, a CRC-32 of all that.
-  A pack is signed once, when sealed (offline work: during an outage a meter has all the time it needs), and
+  A pack is signed once, when closed (offline work: during an outage a meter has all the time it needs), and
   sent as often as needed with the same bytes (meter/pack.py).
 - `bad`: the last pack found corrupt or refused as malformed (4.00), kept for a technician, never sent.
 
@@ -95,11 +95,11 @@ class Outbox:
         return count
 
     def append(self, time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh, depletion_s):
-        """Stores one reading durably (seals a full pack, merges when over the bounds); OSError if it cannot."""
+        """Stores one reading durably (closes a full pack, merges when over the bounds); OSError if it cannot."""
         if seq <= self.last_seq:
             raise ValueError("seq must increase")
         if self.open_count == self.pack_max:
-            self._seal_making_room()  # a seal the flash had no room for earlier
+            self._close_pack_making_room()  # a pack the flash had no room for earlier
         slot = bytearray(SLOT_SIZE)
         struct.pack_into(RECORD, slot, 0, time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh, depletion_s)
         struct.pack_into("<I", slot, RECORD_SIZE, crc32(memoryview(slot)[:RECORD_SIZE]))
@@ -118,21 +118,21 @@ class Outbox:
         self.last_seq = seq
         if self.open_count == self.pack_max:
             try:
-                self._seal_making_room()
-            except OSError as err:  # the reading is stored (open); sealing is tried again at the next one
-                print("outbox: seal failed:", repr(err))
+                self._close_pack_making_room()
+            except OSError as err:  # the reading is stored (open); closing it is tried again at the next one
+                print("outbox: closing the pack failed:", repr(err))
         for _ in range(8):
             if (self.count <= self.readings_max and self.packs <= self.packs_max) or not self._merge():
                 break
 
-    def _seal_making_room(self):
+    def _close_pack_making_room(self):
         try:
-            self.seal()
+            self.close_pack()
         except OSError as err:
-            print("outbox: seal failed:", repr(err))
+            print("outbox: closing the pack failed:", repr(err))
             if not self._merge():
                 raise
-            self.seal()
+            self.close_pack()
 
     def _merge(self):
         from meter import outbox_fix
@@ -148,7 +148,7 @@ class Outbox:
             handle.seek(self.open_count * SLOT_SIZE)
             handle.write(slot)
 
-    def seal(self):
+    def close_pack(self):
         """Signs the open readings into a pack file; returns its name (None when nothing is open)."""
         count = self.open_count
         if not count:

@@ -4,7 +4,7 @@ or refuses. Loaded only when needed, and unloaded again, so that the meter's RAM
 recover(box): rebuilds the outbox's counters from flash after a boot, and cleans what a power cut left:
     a corrupt pack goes to `bad`; a pack whose first seq is not above the previous pack's last seq is the
     leftover of an interrupted merge (the merged pack replaced the older one, the newer one was still there)
-    and is removed; open records with a bad CRC (a torn write) or already in a pack (an interrupted seal) are
+    and is removed; open records with a bad CRC (a torn write) or already in a pack (an interrupted close) are
     dropped and the open file rewritten.
 merge(box) -> bool: merges two adjacent packs, never the oldest (it may be in flight, and a pack once sent must
     keep its bytes): the pair with the finest time resolution (the smaller of their larger average intervals;

@@ -70,7 +70,7 @@ def test_packs_are_the_bytes_the_gateways_reference_encoder_signs(micropython):
         assert parse_readings(verify_sign1(decode_sign1(bytes.fromhex(message)), key.verify_key), KID) == case
 
 
-def test_readings_seal_into_packs_and_go_oldest_first(micropython):
+def test_readings_close_into_packs_and_go_oldest_first(micropython):
     [state, messages] = run(micropython, """
 box = make_box(pack_max=4)
 for seq in range(1, 11):
@@ -78,7 +78,7 @@ for seq in range(1, 11):
 print(json.dumps([box.count, box.packs, box.open_count, box.names(), held(box)]))
 sent = []
 while True:
-    name = box.oldest() or box.seal()
+    name = box.oldest() or box.close_pack()
     if name is None:
         break
     sent.append(hexlify(bytes(box.message(name))).decode())
@@ -308,7 +308,7 @@ print(json.dumps([box.count, len(held(box))]))
     assert json.loads(lines[-1]) == [count, count]  # and it all reads back after a reboot
 
 
-def test_an_outbox_written_on_the_host_is_what_the_meter_would_have_sealed(micropython):
+def test_an_outbox_written_on_the_host_is_what_the_meter_would_have_written(micropython):
     from tools.outbox_image import write_outbox
     from tools.provision import Identity
 

@@ -95,6 +95,7 @@ class Device:
 
     def fix(self, action, *args):
         """Runs one of the outbox's rare repairs (meter/outbox_fix.py)."""
+        gc.collect()
         from meter import outbox_fix
 
         try:
@@ -154,6 +155,7 @@ class Device:
             print(ALERTS[level] + ",", st.credit_wh, "Wh left")
 
     def enter_token(self, token, now):
+        gc.collect()
         from meter import tokens
 
         settings = self.settings

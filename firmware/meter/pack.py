@@ -21,6 +21,7 @@ unloaded by release(), so that it is not resident while the meter talks CoAP.
 Raises ValueError for a count outside 1..readings_max.
 """
 
+import gc
 import struct
 import sys
 from binascii import hexlify
@@ -128,6 +129,8 @@ class Packer:
 
     def crypto(self):
         """meter.ed25519, loaded with its table if it is not."""
+        if "meter.ed25519" not in sys.modules:
+            gc.collect()  # a collected heap has room in one piece for the code about to load
         from meter import ed25519, edwards25519
 
         if not self._table_on and self.table_path:

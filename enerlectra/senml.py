@@ -14,12 +14,13 @@ import cbor2
 from enerlectra.errors import WireError
 
 BASE_NAME = -2
+BASE_UNIT = -4
 BASE_TIME = -3
 NAME = 0
 UNIT = 1
 VALUE = 2
 TIME = 6
-LABELS = frozenset((BASE_NAME, BASE_TIME, NAME, UNIT, VALUE, TIME))
+LABELS = frozenset((BASE_NAME, BASE_TIME, BASE_UNIT, NAME, UNIT, VALUE, TIME))
 
 # Name and unit of each measurement every reading carries, in Reading's field order after time_s and seq.
 MEASUREMENTS = (("energy", "Wh"), ("energy_out", "Wh"), ("power", "W"), ("credit", "Wh"))
@@ -78,13 +79,14 @@ def _integer(record: dict, label: int, what: str, low: int, high: int) -> int:
     return value
 
 
-def _measurement(records: list, position: int, name: str, unit: str) -> int:
+def _measurement(records: list, position: int, name: str, unit: str, base_unit: str | None) -> int:
     if position >= len(records):
         raise WireError(f"SenML pack ends before the {name!r} record of a reading")
     record = records[position]
-    if record.get(NAME) != name or record.get(UNIT) != unit:
+    # A record without its own unit has the pack's base unit (RFC 8428 section 4.1).
+    if record.get(NAME) != name or record.get(UNIT, base_unit) != unit:
         raise WireError(f"SenML record {position} must be {name!r} in {unit}")
-    if TIME in record or BASE_NAME in record or BASE_TIME in record:
+    if TIME in record or BASE_NAME in record or BASE_TIME in record or BASE_UNIT in record:
         raise WireError(f"SenML record {position} must not carry its own time or base")
     return _integer(record, VALUE, name, 0, VALUE_MAX)
 
@@ -106,6 +108,9 @@ def parse_readings(payload: bytes, kid: bytes) -> list[Reading]:
     if first.get(BASE_NAME) != base_name(kid):
         raise WireError(f"SenML base name must be {base_name(kid)!r}, the signing meter's")
     base_time = _integer(first, BASE_TIME, "base time", TIME_MIN_S, TIME_MAX_S)
+    base_unit = first.get(BASE_UNIT)
+    if base_unit is not None and not isinstance(base_unit, str):
+        raise WireError("SenML base unit must be text")
 
     readings: list[Reading] = []
     position = 0
@@ -115,7 +120,7 @@ def parse_readings(payload: bytes, kid: bytes) -> list[Reading]:
         seq_record = records[position]
         if seq_record.get(NAME) != "seq":
             raise WireError(f"SenML record {position} must be the 'seq' record of a reading")
-        if position and (BASE_NAME in seq_record or BASE_TIME in seq_record):
+        if position and (BASE_NAME in seq_record or BASE_TIME in seq_record or BASE_UNIT in seq_record):
             raise WireError("SenML base fields belong in the first record only")
         offset = seq_record.get(TIME, 0)
         if not isinstance(offset, int) or isinstance(offset, bool):
@@ -124,12 +129,12 @@ def parse_readings(payload: bytes, kid: bytes) -> list[Reading]:
         if not TIME_MIN_S <= time_s <= TIME_MAX_S:
             raise WireError(f"SenML record {position} time out of range")
         seq = _integer(seq_record, VALUE, "seq", 0, VALUE_MAX)
-        values = [_measurement(records, position + 1 + index, name, unit)
+        values = [_measurement(records, position + 1 + index, name, unit, base_unit)
                   for index, (name, unit) in enumerate(MEASUREMENTS)]
         position += RECORDS_PER_READING_MIN
         depletion_s = None
         if position < len(records) and records[position].get(NAME) == DEPLETION[0]:
-            depletion_s = _measurement(records, position, *DEPLETION)
+            depletion_s = _measurement(records, position, *DEPLETION, base_unit)
             position += 1
         reading = Reading(time_s, seq, *values, depletion_s)
         if readings and reading.seq <= readings[-1].seq:

@@ -20,6 +20,26 @@ def test_valid_pack_round_trips():
     assert parse_readings(encode_readings(KID, GOOD), KID) == GOOD
 
 
+def test_base_unit_stands_for_records_without_their_own_unit():
+    def use_base_unit(records):
+        records[0][-4] = "Wh"
+        for record in records:
+            if record.get(1) == "Wh":
+                del record[1]
+
+    assert parse_readings(mutate(use_base_unit), KID) == GOOD
+    assert parse_readings(mutate(lambda r: r[0].update({-4: "W"})), KID) == GOOD  # explicit units win
+
+    def wrong_base_unit(records):
+        use_base_unit(records)
+        records[0][-4] = "kWh"
+
+    with pytest.raises(WireError, match="'energy' in Wh"):
+        parse_readings(mutate(wrong_base_unit), KID)
+    with pytest.raises(WireError, match="first record only"):
+        parse_readings(mutate(lambda r: r[5].update({-4: "Wh"})), KID)
+
+
 def test_depletion_forecast_is_optional_per_reading():
     mixed = [Reading(1_790_000_000, 1, 10, 0, 5, 100, depletion_s=7200), GOOD[1]]
     records = cbor2.loads(encode_readings(KID, mixed))

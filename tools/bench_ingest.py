@@ -14,6 +14,7 @@ test) keeping `window` confirmable requests in flight with pre-signed, distinct 
 
 import argparse
 import asyncio
+import collections
 import os
 import random
 import shutil
@@ -78,10 +79,16 @@ def signed_messages(db: Path | None, meters: int, readings_each: int) -> list[by
 
 
 class LoadGenerator(asyncio.DatagramProtocol):
-    def __init__(self, messages: list[bytes], window: int):
+    """Like many meters: each has at most one reading in flight, and sends its next only once that is answered."""
+
+    def __init__(self, messages: list[bytes], window: int, meters: int):
         self.messages = messages
         self.window = window
-        self.next_index = 0
+        self.meters = meters
+        # messages[i] belongs to meter i % meters; each meter sends its own in order.
+        self.queues = [collections.deque(range(meter, len(messages), meters)) for meter in range(meters)]
+        self.ready = collections.deque(range(meters))  # meters with nothing in flight
+        self.sent = 0
         self.in_flight: dict[bytes, tuple[bytes, float]] = {}
         self.answered = 0
         self.failed = 0
@@ -92,10 +99,12 @@ class LoadGenerator(asyncio.DatagramProtocol):
         self.transport = transport
 
     def send_next(self):
-        if self.next_index >= len(self.messages):
+        while self.ready and not self.queues[self.ready[0]]:
+            self.ready.popleft()
+        if not self.ready:
             return
-        index = self.next_index
-        self.next_index += 1
+        index = self.queues[self.ready.popleft()].popleft()
+        self.sent += 1
         token = struct.pack(">I", index)
         datagram = coap_post(index & 0xFFFF, token, self.messages[index])
         self.in_flight[token] = (datagram, time.monotonic())
@@ -107,6 +116,7 @@ class LoadGenerator(asyncio.DatagramProtocol):
         token = data[4 : 4 + (data[0] & 0x0F)]
         if self.in_flight.pop(token, None) is None:
             return
+        self.ready.append(struct.unpack(">I", token)[0] % self.meters)
         if data[1] == 0x44:  # 2.04 Changed
             self.answered += 1
         else:
@@ -128,11 +138,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def drive(port: int, messages: list[bytes], window: int, seconds: float, server_pid: int):
+async def drive(port: int, messages: list[bytes], window: int, seconds: float, server_pid: int, meters: int):
     """Returns (answers per second, answers per CPU-second of the server, failures)."""
     loop = asyncio.get_running_loop()
     transport, load = await loop.create_datagram_endpoint(
-        lambda: LoadGenerator(messages, window), remote_addr=("127.0.0.1", port)
+        lambda: LoadGenerator(messages, window, meters), remote_addr=("127.0.0.1", port)
     )
     for _ in range(window):
         load.send_next()
@@ -141,7 +151,7 @@ async def drive(port: int, messages: list[bytes], window: int, seconds: float, s
         await asyncio.sleep(0.1)
         load.retransmit_stale()
     start_count, start, start_cpu = load.answered, time.monotonic(), cpu_seconds(server_pid)
-    while time.monotonic() - start < seconds and load.next_index < len(messages):
+    while time.monotonic() - start < seconds and load.sent < len(messages):
         await asyncio.sleep(0.1)
         load.retransmit_stale()
     answered = load.answered - start_count
@@ -202,7 +212,7 @@ def main() -> None:
         port = free_port()
         plain = run_server([sys.executable, "-c", PLAIN_SERVER, str(port)], "ready")
         plain_rate, plain_cpu_rate, plain_failed = asyncio.run(
-            drive(port, messages, args.window, args.seconds, plain.pid)
+            drive(port, messages, args.window, args.seconds, plain.pid, args.meters)
         )
         stop(plain)
 
@@ -211,7 +221,7 @@ def main() -> None:
                               "--http-port", str(free_port(1))], "enerlectra-edge")
         idle_rss_kb = resident_kb(gateway.pid)
         gateway_rate, gateway_cpu_rate, gateway_failed = asyncio.run(
-            drive(port, messages, args.window, args.seconds, gateway.pid)
+            drive(port, messages, args.window, args.seconds, gateway.pid, args.meters)
         )
         rss_kb = resident_kb(gateway.pid)
         stop(gateway)

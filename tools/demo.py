@@ -6,7 +6,7 @@ the per-meter totals are read back from the gateway's HTTP API and printed. To s
 what it must, the demo plays someone on the network once (a replayed, an edited, a forged message) and prints
 the gateway's answers.
 
-    python -m tools.demo [--meters 5] [--seconds 0 (= until Ctrl-C)] [--interval 2]
+    python -m tools.demo [--meters 5] [--seconds 0 (= until Ctrl-C)]
 """
 
 import argparse
@@ -25,6 +25,11 @@ from tools.cluster import Gateway, build_firmware, provision_meter, start_meter
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / ".run"
+# The virtual boards run their clocks a minute per second, so a reading a minute arrives every second and the
+# evening cooking peak shows up within a short demo; their load follows a household's day, hour by hour.
+SPEED = 60
+DAY_PROFILE = [0.3, 0.3, 0.3, 0.3, 0.4, 0.8, 1.4, 1.2, 0.7, 0.6, 0.6, 0.7,
+               0.8, 0.7, 0.6, 0.6, 0.8, 1.6, 2.2, 2.0, 1.6, 1.1, 0.6, 0.4]
 HOUSEHOLDS = [  # (meter id, phone, average load in W): a few Lusaka homes
     ("mwansa", "+260971000001", 450),
     ("chilufya", "+260962000002", 1200),
@@ -37,9 +42,9 @@ HOUSEHOLDS = [  # (meter id, phone, average load in W): a few Lusaka homes
 ]
 
 
-async def show_attacks(gateway: Gateway) -> None:
+async def show_attacks(gateway: Gateway, run: Path) -> None:
     """Plays someone on the network with a captured message, and prints what the gateway answers."""
-    identity = provision_meter(gateway, RUN / "meters" / "lab", "lab", "+260979999999")
+    identity = provision_meter(gateway, run / "meters" / "lab", "lab", "+260979999999", firmware=None)
     client = await aiocoap.Context.create_client_context()
     uri = f"coap://127.0.0.1:{gateway.coap_port}/r"
 
@@ -68,24 +73,25 @@ async def show_attacks(gateway: Gateway) -> None:
 
 
 def print_totals(gateway: Gateway) -> None:
-    header = f"{'meter':10} {'readings':>8} {'last seq':>8} {'energy Wh':>10} {'power W':>8}"
+    header = f"{'meter':10} {'readings':>8} {'last seq':>8} {'energy Wh':>10} {'power W':>8} {'credit Wh':>10}"
     print(f"\n{time.strftime('%H:%M:%S')}  {header}")
     for meter in gateway.get("/api/meters"):
         print(f"          {meter['meter_id']:10} {meter['readings']:>8} {meter['last_seq']:>8} "
-              f"{meter['energy_wh'] or 0:>10} {meter['power_w'] or 0:>8}")
+              f"{meter['energy_wh'] or 0:>10} {meter['power_w'] or 0:>8} {meter['credit_wh'] or 0:>10}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=5, choices=range(1, len(HOUSEHOLDS) + 1))
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run until Ctrl-C)")
-    parser.add_argument("--interval", type=int, default=2, help="seconds between a meter's readings")
+    parser.add_argument("--dir", type=Path, default=RUN, help="where the database and meters' flash go")
     args = parser.parse_args()
 
-    shutil.rmtree(RUN, ignore_errors=True)
-    RUN.mkdir()
-    firmware = build_firmware(RUN / "firmware")
-    gateway = Gateway(RUN / "gateway.db").start()
+    run = args.dir
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir(parents=True)
+    firmware = build_firmware(run / "firmware")
+    gateway = Gateway(run / "gateway.db").start()
     print(f"gateway: CoAP port {gateway.coap_port}, HTTP API {gateway.http_url}/api/meters "
           f"(OpenAPI at {gateway.http_url}/schema/openapi.json)")
     meters = []
@@ -99,12 +105,15 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     try:
         for meter_id, phone, power_w in HOUSEHOLDS[: args.meters]:
-            provision_meter(gateway, RUN / "meters" / meter_id, meter_id, phone, interval_s=args.interval,
-                            sim_power_w=power_w, credit_wh=20_000)
-            meters.append((meter_id, start_meter(RUN / "meters" / meter_id, firmware)))
+            board = {"name": "virtual", "variant": "virtual",
+                     "sim": {"speed": SPEED, "load": {"profile_w": [int(power_w * f) for f in DAY_PROFILE],
+                                                      "step_s": 3600}}}
+            provision_meter(gateway, run / "meters" / meter_id, meter_id, phone, board=board, firmware=firmware,
+                            interval_s=60, credit_wh=20_000)
+            meters.append((meter_id, start_meter(run / "meters" / meter_id, firmware)))
         print(f"{len(meters)} virtual meters running the firmware on the MicroPython unix port")
         print("someone on the network tries:")
-        asyncio.run(show_attacks(gateway))
+        asyncio.run(show_attacks(gateway, run))
         started = time.monotonic()
         while not stopping and (not args.seconds or time.monotonic() - started < args.seconds):
             print_totals(gateway)
@@ -123,8 +132,8 @@ def main() -> None:
             process.wait(timeout=10)
             process.stdout.close()
         gateway.stop()
-        print("\nstopped; the database is in .run/gateway.db "
-              "(try: .venv/bin/enerlectra-edge meter list --db .run/gateway.db)")
+        print(f"\nstopped; the database is {run / 'gateway.db'} "
+              f"(try: .venv/bin/enerlectra-edge meter list --db {run / 'gateway.db'})")
 
 
 if __name__ == "__main__":

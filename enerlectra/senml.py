@@ -4,7 +4,8 @@ parse_readings(payload, kid) -> list[Reading]
     Validates the whole pack and returns its readings in pack order (strictly increasing seq).
     Raises WireError naming the first problem; nothing is returned for a partly valid pack.
 encode_readings(kid, readings) -> bytes
-    The exact bytes the firmware's meter/senml.py writes for the same readings (a test checks it).
+    The exact bytes the firmware's meter/senml.py and meter/pack.py write for the same readings (tests check it):
+    the first record carries the base unit "Wh" (bu), so records in Wh omit their own unit.
 """
 
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ LABELS = frozenset((BASE_NAME, BASE_TIME, BASE_UNIT, NAME, UNIT, VALUE, TIME))
 MEASUREMENTS = (("energy", "Wh"), ("energy_out", "Wh"), ("power", "W"), ("credit", "Wh"))
 # Optional last record of a reading: the meter's own forecast of the time until its credit runs out.
 DEPLETION = ("depletion", "s")
+# The base unit packs carry in their first record: records in Wh omit their own unit (RFC 8428 section 4.1).
+PACK_BASE_UNIT = "Wh"
 RECORDS_PER_READING_MIN = 1 + len(MEASUREMENTS)
 RECORDS_PER_READING_MAX = RECORDS_PER_READING_MIN + 1
 READINGS_PER_PACK_MAX = 256  # a day's backlog crosses in a handful of packs
@@ -57,13 +60,16 @@ def encode_readings(kid: bytes, readings: list[Reading]) -> bytes:
     for reading in readings:
         seq_record: dict = {NAME: "seq", VALUE: reading.seq}
         if not records:
-            seq_record |= {BASE_NAME: base_name(kid), BASE_TIME: base_time}
+            seq_record |= {BASE_NAME: base_name(kid), BASE_TIME: base_time, BASE_UNIT: PACK_BASE_UNIT}
         elif reading.time_s != base_time:
             seq_record[TIME] = reading.time_s - base_time
         records.append(seq_record)
         values = (reading.energy_wh, reading.energy_out_wh, reading.power_w, reading.credit_wh)
         for (name, unit), value in zip(MEASUREMENTS, values, strict=True):
-            records.append({NAME: name, UNIT: unit, VALUE: value})
+            record = {NAME: name, VALUE: value}
+            if unit != PACK_BASE_UNIT:
+                record[UNIT] = unit
+            records.append(record)
         if reading.depletion_s is not None:
             records.append({NAME: DEPLETION[0], UNIT: DEPLETION[1], VALUE: reading.depletion_s})
     return cbor2.dumps(records, canonical=True)

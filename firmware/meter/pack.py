@@ -35,14 +35,17 @@ RECORD_SIZE = const(28)
 NO_FORECAST = const(0xFFFFFFFF)
 
 _PAYLOAD_AT = const(48)  # room for the longest head: COSE_Sign1 with a 32-byte kid (45 bytes)
-_READING_BYTES_MAX = const(118)  # every field at 5 bytes and the forecast record
+_READING_BYTES_MAX = const(106)  # every field at 5 bytes and the forecast record (105)
 _TRAILER_BYTES = const(66)  # the signature as a 64-byte string
-_SEQ = b"\x00\x63seq\x02"  # {n: "seq", v: ... : maps are canonical (keys n 0, u 1, v 2, t 6, bn -2, bt -3)
+# {n: "seq", v: ... : maps are canonical (keys n 0, u 1, v 2, t 6, bn -2, bt -3, bu -4). The first record carries
+# the base unit "Wh", so records in Wh omit their own unit; power ("W") and the forecast ("s") keep theirs.
+_SEQ = b"\x00\x63seq\x02"
+_BASE_UNIT = b"\x23\x62Wh"
 _MEASUREMENTS = (
-    b"\xa3\x00\x66energy\x01\x62Wh\x02",
-    b"\xa3\x00\x6aenergy_out\x01\x62Wh\x02",
+    b"\xa2\x00\x66energy\x02",
+    b"\xa2\x00\x6aenergy_out\x02",
     b"\xa3\x00\x65power\x01\x61W\x02",
-    b"\xa3\x00\x66credit\x01\x62Wh\x02",
+    b"\xa2\x00\x66credit\x02",
 )
 _DEPLETION = b"\xa3\x00\x69depletion\x01\x61s\x02"
 _SIG_STRUCTURE = b"\x84\x6aSignature1\x43\xa1\x01\x27\x40"  # ["Signature1", {alg: EdDSA}, h'', payload]
@@ -85,7 +88,7 @@ class Packer:
         self._table_on = False
         self.readings_max = readings_max
         self._base_name = ("urn:dev:kid:" + hexlify(kid).decode() + ":").encode()
-        size = _PAYLOAD_AT + 8 + len(self._base_name) + 8 + readings_max * _READING_BYTES_MAX + _TRAILER_BYTES
+        size = _PAYLOAD_AT + 8 + len(self._base_name) + 12 + readings_max * _READING_BYTES_MAX + _TRAILER_BYTES
         self.view = memoryview(bytearray(size))
 
     def _senml(self, records, count):
@@ -102,13 +105,13 @@ class Packer:
         for index in range(count):
             fields = struct.unpack_from(RECORD, records, index * RECORD_SIZE)
             offset = fields[0] - base_time
-            view[pos] = 0xA4 if index == 0 else 0xA3 if offset else 0xA2  # a map of 4, 3 or 2 keys
+            view[pos] = 0xA5 if index == 0 else 0xA3 if offset else 0xA2  # a map of 5, 3 or 2 keys
             pos = _head(view, _put(view, pos + 1, _SEQ), 0, fields[1])
             if index == 0:
                 view[pos] = 0x21  # bn
                 pos = _put(view, _head(view, pos + 1, 3, len(self._base_name)), self._base_name)
                 view[pos] = 0x22  # bt
-                pos = _head(view, pos + 1, 0, base_time)
+                pos = _put(view, _head(view, pos + 1, 0, base_time), _BASE_UNIT)
             elif offset:
                 view[pos] = 0x06  # t, relative to bt
                 pos = _head(view, pos + 1, 0, offset) if offset > 0 else _head(view, pos + 1, 1, -1 - offset)

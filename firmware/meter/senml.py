@@ -3,8 +3,9 @@
 encode(kid, readings) -> bytes
     kid: the device's key id (bytes); readings: a sequence of
     (time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh) tuples of ints, oldest first.
-    The first record carries the base name `urn:dev:kid:<kid hex>:` and the base time (the first reading's
-    time); each reading starts with its `seq` record, whose `t` is relative to the base time when non-zero.
+    The first record carries the base name `urn:dev:kid:<kid hex>:`, the base time (the first reading's
+    time) and the base unit "Wh" (records in Wh omit their own unit); each reading starts with its `seq`
+    record, whose `t` is relative to the base time when non-zero.
 sign1(kid, readings, seed32) -> bytearray
     cose.sign1(encode(kid, readings), seed32, kid), byte for byte, with half the heap: what the meter sends.
 
@@ -29,6 +30,7 @@ except ImportError:  # CPython, in tests
 # SenML CBOR labels (RFC 8428 section 6).
 BASE_NAME = const(-2)
 BASE_TIME = const(-3)
+BASE_UNIT = const(-4)
 NAME = const(0)
 UNIT = const(1)
 VALUE = const(2)
@@ -39,16 +41,18 @@ READINGS_PER_PACK_MAX = const(256)
 # Name and unit of each measurement, in the order of a reading tuple after (time_s, seq).
 MEASUREMENTS = (("energy", "Wh"), ("energy_out", "Wh"), ("power", "W"), ("credit", "Wh"))
 
-# Canonical CBOR orders map keys by their encoded bytes: n 0x00, u 0x01, v 0x02, t 0x06, bn 0x21, bt 0x22. So a
-# measurement record is always {n, u, v}, and all of it but the value is the same in every pack: written out
-# here (map of 3, 0, name as text, 1, unit as text, 2) rather than encoded at import, which left 7 KB of garbage.
+# Canonical CBOR orders map keys by their encoded bytes: n 0x00, u 0x01, v 0x02, t 0x06, bn 0x21, bt 0x22, bu 0x23.
+# The first record carries the base unit "Wh" (bu), so a measurement in Wh is {n, v} and power is {n, u, v}; all
+# of a record but the value is the same in every pack: written out here (map head, 0, name as text, [1, unit as
+# text,] 2) rather than encoded at import, which left 7 KB of garbage.
 _RECORD_PREFIXES = (
-    b"\xa3\x00\x66energy\x01\x62Wh\x02",
-    b"\xa3\x00\x6aenergy_out\x01\x62Wh\x02",
+    b"\xa2\x00\x66energy\x02",
+    b"\xa2\x00\x6aenergy_out\x02",
     b"\xa3\x00\x65power\x01\x61W\x02",
-    b"\xa3\x00\x66credit\x01\x62Wh\x02",
+    b"\xa2\x00\x66credit\x02",
 )
 _SEQ_PREFIX = b"\x00\x63seq\x02"  # a seq record's first key and value, then the key of its value
+_BASE_UNIT = b"\x23\x62Wh"  # bu: "Wh", the last key of the first record
 _MAP = const(5)
 
 
@@ -68,12 +72,12 @@ def _write(out, pos, kid, readings):
         if len(reading) != 6:
             raise ValueError("a reading has 6 fields")
         offset = reading[0] - base_time
-        # {n: "seq", v: seq} then bn and bt in the first record, t in a later one at another time.
-        pos = cbor.put_head(out, pos, _MAP, 4 if first else 3 if offset else 2)
+        # {n: "seq", v: seq} then bn, bt and bu in the first record, t in a later one at another time.
+        pos = cbor.put_head(out, pos, _MAP, 5 if first else 3 if offset else 2)
         pos = put(out, cbor.put_raw(out, pos, _SEQ_PREFIX), reading[1])
         if first:
             pos = put(out, put(out, pos, BASE_NAME), base_name(kid))
-            pos = put(out, put(out, pos, BASE_TIME), base_time)
+            pos = cbor.put_raw(out, put(out, put(out, pos, BASE_TIME), base_time), _BASE_UNIT)
             first = False
         elif offset:
             pos = put(out, put(out, pos, TIME), offset)

@@ -23,17 +23,21 @@ print(senml.encode({KID!r}, {json.dumps(tuples)}).hex())
     assert parse_readings(pack, KID) == READINGS
 
 
-def test_single_reading_pack_carries_base_name_and_time_in_first_record():
+def test_single_reading_pack_carries_base_name_time_and_unit_in_first_record():
     import cbor2
 
-    records = cbor2.loads(encode_readings(KID, READINGS[:1]))
-    assert records[0] == {-2: "urn:dev:kid:a1b2c3d4:", -3: 1_790_000_000, 0: "seq", 2: 7}
+    encoded = encode_readings(KID, READINGS[:1])
+    records = cbor2.loads(encoded)
+    assert records[0] == {-2: "urn:dev:kid:a1b2c3d4:", -3: 1_790_000_000, -4: "Wh", 0: "seq", 2: 7}
     assert records[1:] == [
-        {0: "energy", 1: "Wh", 2: 123_456},
-        {0: "energy_out", 1: "Wh", 2: 0},
+        {0: "energy", 2: 123_456},
+        {0: "energy_out", 2: 0},
         {0: "power", 1: "W", 2: 640},
-        {0: "credit", 1: "Wh", 2: 5_000},
+        {0: "credit", 2: 5_000},
     ]
+    assert encoded == cbor2.dumps(records, canonical=True)
+    # Canonical key order, length-first: n, v, then bn (0x21), bt (0x22), bu (0x23).
+    assert encoded[1:3] == b"\xa5\x00" and b"\x22\x1a" in encoded and encoded.index(b"\x23\x62Wh") < 50
 
 
 def vars_of(reading):

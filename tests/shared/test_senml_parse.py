@@ -20,18 +20,29 @@ def test_valid_pack_round_trips():
     assert parse_readings(encode_readings(KID, GOOD), KID) == GOOD
 
 
-def test_base_unit_stands_for_records_without_their_own_unit():
-    def use_base_unit(records):
-        records[0][-4] = "Wh"
-        for record in records:
-            if record.get(1) == "Wh":
-                del record[1]
+def test_packs_carry_the_base_unit_and_records_in_wh_omit_theirs():
+    records = cbor2.loads(encode_readings(KID, GOOD))
+    assert records[0] == {-2: "urn:dev:kid:0102:", -3: 1_790_000_000, -4: "Wh", 0: "seq", 2: 1}
+    assert records[1:5] == [{0: "energy", 2: 10}, {0: "energy_out", 2: 0}, {0: "power", 1: "W", 2: 5},
+                            {0: "credit", 2: 100}]
+    assert records[5] == {0: "seq", 2: 2, 6: 60}
 
-    assert parse_readings(mutate(use_base_unit), KID) == GOOD
-    assert parse_readings(mutate(lambda r: r[0].update({-4: "W"})), KID) == GOOD  # explicit units win
+
+def test_base_unit_stands_for_records_without_their_own_unit():
+    def explicit_units(records):
+        del records[0][-4]
+        for record in records:
+            if record.get(0) in ("energy", "energy_out", "credit"):
+                record[1] = "Wh"
+
+    def other_base_unit(records):
+        explicit_units(records)
+        records[0][-4] = "W"
+
+    assert parse_readings(mutate(explicit_units), KID) == GOOD  # a pack without bu: every unit its own
+    assert parse_readings(mutate(other_base_unit), KID) == GOOD  # explicit units win over the base unit
 
     def wrong_base_unit(records):
-        use_base_unit(records)
         records[0][-4] = "kWh"
 
     with pytest.raises(WireError, match="'energy' in Wh"):

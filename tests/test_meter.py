@@ -331,3 +331,66 @@ def _closed_port() -> int:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
+
+
+# --- the depletion forecast on the screen, in the readings, across reboots -----------------------------------
+
+
+def screens(output: str) -> list[list[str]]:
+    return [line.removeprefix("screen: ").split(" | ") for line in lines_with(output, "screen: ")]
+
+
+def test_the_screen_tells_how_long_the_credit_lasts_and_warns_a_day_and_six_hours_ahead(gateway, firmware,
+                                                                                          tmp_path):
+    # 500 W all day: 16 kWh of credit last 32 h. The first day the naive forecast, then the model.
+    meter = Meter(tmp_path / "m", firmware, gateway, credit_wh=16_000, interval_s=600, tick_ms=60_000,
+                  run_s=12 * 3600, board={"sim": {"load": {"profile_w": [500]}, "screen_log": 1}})
+    first = meter.boot()
+    assert "forecast: history" not in first  # nothing to restore on a new meter
+    meter.configure(run_s=22 * 3600)
+    second = meter.boot()
+    # The history survived the reboot: 12 hours but the first (the meter booted in it, a part of it unseen).
+    assert "forecast: history of 11 hours restored" in second
+    readings = [gateway.stored[seq] for seq in sorted(gateway.stored)]
+    assert readings[0].depletion_s is None  # no hour recorded yet: no forecast, the record is left out
+    forecasts = [r for r in readings if r.depletion_s is not None and r.credit_wh > 0]
+    assert len(forecasts) > 150
+    for r in forecasts:  # the forecast against the truth (credit / 500 W): within a few hours
+        assert abs(r.depletion_s / 3600 - r.credit_wh / 500) < 3, r
+    # Alerts: each raised once per boot (hysteresis), when the credit has about a day, then about 6 h left.
+    output = first + second
+    day = [lines_with(boot, "forecast: alert credit for less than a day") for boot in (first, second)]
+    hours = lines_with(output, "forecast: alert credit for less than 6 hours")
+    assert [len(lines) for lines in day] == [1, 1] and len(hours) == 1, (day, hours)
+    day_at = next(r for r in forecasts if r.depletion_s <= 24 * 3600)
+    hours_at = next(r for r in forecasts if r.depletion_s <= 6 * 3600)
+    assert 21 <= day_at.credit_wh / 500 <= 25.5 and 4 <= hours_at.credit_wh / 500 <= 7.5, (day_at, hours_at)
+    assert hours_at.time_s - day_at.time_s > 12 * 3600
+    shown = screens(output)
+    left = [s[5] for s in shown]
+    about = [int(line.split()[1]) for line in left if line.startswith("about ")]
+    assert max(about) >= 28 and {23, 12, 6, 1} <= set(about) and "under 1 h left" in left, sorted(set(about))
+    alerts = [s[6] for s in shown]
+    first_day = alerts.index("UNDER 1 DAY LEFT")
+    first_hours = alerts.index("UNDER 6 H LEFT")
+    assert "" not in alerts[first_day:first_hours]  # the warning stays on the screen
+    assert first_day < first_hours < alerts.index("EMERGENCY CREDIT") < alerts.index("CREDIT EMPTY")
+    assert shown[-1][5] == ""  # credit spent: no forecast line
+
+
+def test_a_damaged_forecast_history_is_reported_and_the_meter_starts_a_new_one(gateway, firmware, tmp_path):
+    meter = Meter(tmp_path / "m", firmware, gateway, credit_wh=10**6, interval_s=600, tick_ms=60_000,
+                  run_s=3 * 3600)
+    meter.boot()
+    history = meter.flash / "history"
+    data = bytearray(history.read_bytes())
+    data[20] ^= 0x40  # a rotten byte in the ring
+    history.write_bytes(bytes(data))
+    output = meter.boot()
+    assert "forecast: history unreadable (check failed); starting with none" in output
+    assert "forecast: history of" not in output
+    history.write_bytes(b"garbage")
+    output = meter.boot()
+    assert "forecast: history unreadable" in output
+    assert "forecast: history of 2 hours restored" in meter.boot()  # the new history was kept
+    assert gateway.stored[max(gateway.stored)].depletion_s is not None

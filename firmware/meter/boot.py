@@ -19,6 +19,7 @@ import time
 
 VERSION = "0.3.0"
 _TABLE = "ed25519.tbl"
+_MODEL = "models/depletion.csv"
 
 
 def _config(board_spec_path="board.json"):
@@ -45,7 +46,7 @@ def _config(board_spec_path="board.json"):
     return settings, board
 
 
-def _restore(device):
+def _restore(device, model_path):
     from meter import outbox_fix
 
     settings, st, board = device.settings, device.state, device.board
@@ -79,12 +80,28 @@ def _restore(device):
     st.seq = max(st.seq, device.outbox.last_seq)
     device.pulses_base = st.pulses
     device.save()
+    device.restore_history(model_path)
+
+
+def _model_path():
+    # The depletion model (docs/forecasting.md): on the flash beside the firmware, or where the firmware was
+    # loaded from (the virtual board runs it from a build folder); absolute, in case a data file system is mounted.
+    for folder in [os.getcwd()] + sys.path:
+        path = (folder or ".").rstrip("/") + "/" + _MODEL
+        try:
+            os.stat(path)
+        except OSError:
+            continue
+        return path if path.startswith("/") else os.getcwd().rstrip("/") + "/" + path
+    print("forecast: no model file; naive forecast only")
+    return None
 
 
 def start():
     from meter import unload
 
     table_path = os.getcwd().rstrip("/") + "/" + _TABLE  # before a board mounts a data file system
+    model_path = _model_path()
     settings, board = _config()
     unload("config")
     unload("board")
@@ -103,7 +120,7 @@ def start():
     print("enerlectra meter", settings.meter_id, "booted; firmware", VERSION, "board", board.name, "gateway",
           settings.gateway, settings.port)
     print("signing table", "built" if built else "ready", "in", table_ms, "ms")
-    _restore(device)
+    _restore(device, model_path)
     unload("outbox_fix")
     st = device.state
     if device.clock.now_s() < st.time_s:
@@ -111,6 +128,7 @@ def start():
         print("clock: behind the last known time; set to", st.time_s)
     board.relay.set(not st.relay_open)
     device.level = device.account.level()
+    device.update_forecast(device.clock.now_s())  # the restored history's naive forecast until the model runs
     print("credit", st.credit_wh, "Wh; relay", "off;" if st.relay_open else "on;", device_module.ALERTS[device.level])
     print("outbox:", device.outbox.count, "readings in", device.outbox.packs, "packs")
     gc.collect()

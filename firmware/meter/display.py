@@ -2,16 +2,18 @@
 
     screen = Screen(board.screen, utc_offset_s=7200)
     screen.note("TOKEN OK +5kWh", until_s)       # a message on the alert line for a while
-    screen.show(now_s, credit_wh, power_w, level, entry, queued, online, hours_left)
+    screen.show(now_s, credit_wh, power_w, level, entry, queued, online, hours_left, forecast_alert)
 
 Eight lines of 16 characters (framebuf's 8x8 font):
     ENERLECTRA 14:05      local time (--:-- until the clock is set)
     CREDIT                 the prepaid credit, in kWh with 3 decimals (negative: emergency credit in use)
         12.345 kWh
     POWER      420 W
-    ~ 30 h left            the depletion forecast, when one is given (meter/forecast.py); else blank
-    LOW CREDIT             the alert line, shown inverted: LOW CREDIT, EMERGENCY CREDIT, CREDIT EMPTY, or a
-                           note (top-up, token result) for a few seconds
+    about 30 h left        the depletion forecast (meter/forecast.py): "under 1 h", "about N h" below two days,
+                           "N days", "over a week"; blank without a forecast or once the credit is spent
+    LOW CREDIT             the alert line, shown inverted, most urgent first: a note (top-up, token result) for
+                           a few seconds, CREDIT EMPTY, EMERGENCY CREDIT, PAYG OFF, UNDER 6 H LEFT (forecast),
+                           LOW CREDIT, UNDER 1 DAY LEFT (forecast)
     > 123456789_           the token being typed; else ONLINE, or OFFLINE and the readings waiting
 show() redraws and sends the frame only when a line changed; `lines` holds what is on the screen.
 """
@@ -22,6 +24,7 @@ from meter import credit
 
 _ALERTS = {credit.LOW: "LOW CREDIT", credit.EMERGENCY: "EMERGENCY CREDIT", credit.DEPLETED: "CREDIT EMPTY",
            credit.UNLIMITED: "PAYG OFF"}
+_FORECAST_ALERTS = ("", "UNDER 1 DAY LEFT", "UNDER 6 H LEFT")  # forecast.ALERT_NONE, ALERT_DAY, ALERT_HOURS
 _TIME_VALID_S = 1577836800  # 2020-01-01: before that the RTC has not been set
 
 
@@ -30,6 +33,17 @@ def kwh(wh):
     sign = "-" if wh < 0 else ""
     wh = abs(wh)
     return "%s%d.%03d" % (sign, wh // 1000, wh % 1000)
+
+
+def time_left(hours):
+    """The forecast line: 'under 1 h left', 'about 7 h left' (below 48 h), '3 days left', 'over a week left'."""
+    if hours < 1:
+        return "under 1 h left"
+    if hours < 48:
+        return "about %d h left" % int(hours + 0.5)
+    if hours >= 168:  # forecast.HORIZON_H: the forecast does not look further
+        return "over a week left"
+    return "%d days left" % int(hours // 24)
 
 
 class Screen:
@@ -44,13 +58,19 @@ class Screen:
         self._note = text
         self._note_until_s = until_s
 
-    def show(self, now_s, credit_wh, power_w, level, entry="", queued=0, online=True, hours_left=None):
+    def show(self, now_s, credit_wh, power_w, level, entry="", queued=0, online=True, hours_left=None,
+             forecast_alert=0):
         if now_s >= _TIME_VALID_S:
             local = time.gmtime(now_s + self._offset_s - (946684800 if time.gmtime(0)[0] == 2000 else 0))
             clock = "%02d:%02d" % (local[3], local[4])
         else:
             clock = "--:--"
-        alert = self._note if now_s < self._note_until_s else _ALERTS.get(level, "")
+        if now_s < self._note_until_s:
+            alert = self._note
+        elif level > credit.LOW or (level == credit.LOW and forecast_alert < 2):
+            alert = _ALERTS[level]
+        else:
+            alert = _FORECAST_ALERTS[forecast_alert]
         if entry:
             status = "> " + entry + "_"
         elif online:
@@ -63,7 +83,7 @@ class Screen:
             "CREDIT",
             "%16s" % (kwh(credit_wh) + " kWh"),
             "POWER%9d W" % power_w,
-            "" if hours_left is None else "~ %d h left" % hours_left,
+            "" if hours_left is None or credit_wh <= 0 else time_left(hours_left),
             alert[:16],
             status[:16],
         )
@@ -78,5 +98,5 @@ class Screen:
                 fb.text(lines[6], 0, 48, 0)
             else:
                 fb.text(lines[row], 0, row * 8, 1)
-        self._driver.show()
+        self._driver.show(lines)
         return True

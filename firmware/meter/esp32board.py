@@ -40,7 +40,7 @@ class SSD1306:
     def _command(self, command):
         self._i2c.writeto(self._address, bytes((0x80, command)))
 
-    def show(self):
+    def show(self, lines=None):
         for command in (0x21, 0, self._width - 1, 0x22, 0, self._pages - 1):
             self._command(command)
         self._i2c.writevto(self._address, (b"\x40", self._buffer))
@@ -50,7 +50,7 @@ class NoScreen:
     def __init__(self):
         self.fb = framebuf.FrameBuffer(bytearray(1024), 128, 64, framebuf.MONO_VLSB)
 
-    def show(self):
+    def show(self, lines=None):
         pass
 
 

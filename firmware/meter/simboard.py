@@ -10,7 +10,8 @@ Board(spec, settings) offers what meter/hal.py describes, from board.json (hardw
   uses, at its virtual time. No load flows while the relay is open. `bounce_every: n` adds a contact bounce
   (a second edge 2 ms later) to every n-th pulse, which the debounce must reject.
 - ct: an ADC sampling a sine whose RMS is the load's current at `ct.volts` (when board.json has "ct").
-- screen: a 128x64 frame buffer; `sim.display_dump` names a PBM image file rewritten at every refresh.
+- screen: a 128x64 frame buffer; `sim.display_dump` names a PBM image file rewritten at every refresh;
+  `sim.screen_log: 1` prints each new screen's text lines to the console (`screen: line | line | ...`).
 - keys: `sim.keys`, a script of [seconds after boot, "keys"] pairs, typed at those virtual times.
 - `sim.flash`: {"image": file, "blocks": n, "block_size": 512} mounts a LittleFS image (the ESP32's file
   system, with a real size limit) as the meter's data folder; the table, config and board files stay outside.
@@ -167,13 +168,16 @@ class ADC:
 
 
 class Screen:
-    def __init__(self, dump_path):
+    def __init__(self, dump_path, log=False):
         self.fb = framebuf.FrameBuffer(bytearray(1024), 128, 64, framebuf.MONO_VLSB)
         self._dump_path = dump_path
+        self._log = log
         self.frames = 0
 
-    def show(self):
+    def show(self, lines=None):
         self.frames += 1
+        if self._log and lines:
+            print("screen:", " | ".join(lines))
         if self._dump_path:
             self.dump(self._dump_path)
 
@@ -226,7 +230,7 @@ class Board:
 
             scale, volts = ct.get("milliamps_per_count", 10), ct.get("volts", 230)
             self.ct = current.CurrentSensor(ADC(self.load, self.clock, scale, volts), scale, volts, 200)
-        self.screen = Screen(_absolute(sim.get("display_dump")))
+        self.screen = Screen(_absolute(sim.get("display_dump")), sim.get("screen_log", 0))
         self.keys = ScriptedKeys(self.clock, sim.get("keys", []))
         if sim.get("flash"):
             from meter import simflash

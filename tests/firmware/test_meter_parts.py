@@ -170,6 +170,12 @@ print(json.dumps(list(screen.lines)))
 screen.note("TOKEN +5.0 kWh", now + 10)
 screen.show(now, 4880, 0, credit.LOW, "", 0, True)
 print(json.dumps([list(screen.lines), driver.frames]))
+shown = []
+for hours, credit_level, alert in ((30.2, credit.NORMAL, 0), (100, credit.NORMAL, 0), (500, credit.NORMAL, 0),
+                                   (23.6, credit.NORMAL, 1), (0.4, credit.LOW, 1), (5.5, credit.LOW, 2)):
+    screen.show(now + 20, 4880, 0, credit_level, "", 0, True, hours, alert)
+    shown.append(screen.lines[5:7])
+print(json.dumps(shown))
 """.replace("screen.pbm", str(tmp_path / "screen.pbm")))
     assert results[0] == [["345678901"], ""]  # "*" clears, nine digits at most, "#" ends the token
     assert results[1] == ["5"]
@@ -177,9 +183,14 @@ print(json.dumps([list(screen.lines), driver.frames]))
     assert drawn is True
     assert screen == ["ENERLECTRA 16:13", "", "CREDIT", "      12.345 kWh", "POWER      420 W", "", "", "ONLINE"]
     assert results[3] == [False]
-    assert results[4] == ["ENERLECTRA 16:13", "", "CREDIT", "      -0.120 kWh", "POWER        0 W", "~ 3 h left",
+    # No forecast line once the credit is spent.
+    assert results[4] == ["ENERLECTRA 16:13", "", "CREDIT", "      -0.120 kWh", "POWER        0 W", "",
                           "CREDIT EMPTY", "> 123_"]
     assert results[5][0][6] == "TOKEN +5.0 kWh" and results[5][1] == 3
+    # The forecast line, and its alerts on the alert line: 6 h outranks LOW CREDIT, LOW CREDIT outranks a day.
+    assert results[6] == [["about 30 h left", ""], ["4 days left", ""], ["over a week left", ""],
+                          ["about 24 h left", "UNDER 1 DAY LEFT"], ["under 1 h left", "LOW CREDIT"],
+                          ["about 6 h left", "UNDER 6 H LEFT"]]
     image = (tmp_path / "screen.pbm").read_bytes()
     assert image.startswith(b"P4\n128 64\n") and len(image) == 10 + 1024
     rows = image[10:]

@@ -87,7 +87,7 @@ def compile_mpy(folder: Path) -> Path:
     target = folder / "mpy" / "meter"
     target.mkdir(parents=True)
     (target / "__init__.py").write_text("")
-    for name in ("trees", "forecast"):
+    for name in ("trees", "depletion", "forecast"):
         subprocess.run(
             [str(cross), "-o", str(target / f"{name}.mpy"), str(FIRMWARE / "meter" / f"{name}.py")], check=True
         )

@@ -40,7 +40,8 @@ from tools.provision import ROOT, new_identity, register_over_http, signing_tabl
 
 START_S = 1_790_000_000 - 1_790_000_000 % 86400  # midnight UTC: the profile's hours line up with the day
 PHASE_MODULES = {"boot", "config", "board", "ed25519_table", "link", "coap", "downlink", "tokens", "openpaygo",
-                 "outbox_fix", "ed25519", "edwards25519", "sha512", "ct", "simflash", "esp32board", "clock", "trees"}
+                 "outbox_fix", "ed25519", "edwards25519", "sha512", "ct", "simflash", "esp32board", "clock", "trees",
+                 "forecast"}
 UNUSED_MODULES = {"cbor", "cose", "senml"}  # in the tree, not loaded by the meter's loop
 
 

@@ -80,7 +80,33 @@ def _restore(device, model_path):
     st.seq = max(st.seq, device.outbox.last_seq)
     device.pulses_base = st.pulses
     device.save()
-    device.restore_history(model_path)
+    _restore_history(device, model_path)
+
+
+def _restore_history(device, model_path):
+    # The forecast's history kept on flash (a damaged one is reported and the meter starts afresh).
+    from meter import flash, unload
+
+    device.model_path = model_path
+    data = flash.read("history")  # forecast.HISTORY_FILE: forecast.py is loaded only when there is one
+    if data is None:
+        return
+    from meter import forecast
+
+    try:
+        history, started, start_wh = forecast.from_file(data)
+    except ValueError as err:
+        print("forecast: history unreadable (%s); starting with none" % err)
+        return
+    finally:
+        unload("forecast")
+    device.history = history.dump()
+    device.recent = (min(history.count, 24), history.total(24))
+    # The hour in progress goes on; its energy counted before the reboot counts (the counter is persisted).
+    device.hour = (started, min(start_wh, device.energy_wh()))
+    device._hour_restored = True
+    print("forecast: history of", history.count, "hours restored")
+    device._model_due = True  # in the main loop, not in the boot's heap
 
 
 def _model_path():

@@ -16,20 +16,14 @@ Console lines are for people and for the hardware tests (tests/hardware); docs/m
 """
 
 import gc
-import struct
 import time
-from binascii import crc32
 
 from micropython import const
 
-from meter import credit, display, flash, forecast, keypad, outbox, pack, state, unload
+from meter import credit, depletion, display, keypad, outbox, pack, state, unload
 
 NOTE_S = const(15)
-HISTORY_PATH = "history"
-_HOUR = "<iI"  # after the dumped history: the hour in progress and its starting energy (Wh); then a CRC-32
 _TIME_VALID_S = const(1577836800)  # 2020-01-01: before that the clock has not been set
-FORECAST_ALERTS = ("forecast: alert none", "forecast: alert credit for less than a day",
-                   "forecast: alert credit for less than 6 hours")
 ALERTS = ("alert: none", "alert: low credit", "alert: emergency credit in use", "alert: credit empty",
            "alert: prepaid off")
 
@@ -59,14 +53,17 @@ class Device:
         self.booted_ms = 0  # the board clock's ticks at boot: run_s counts uptime, whatever the time is set to
         self._pending_key = None
         self._serving = False
-        # The depletion forecast (docs/forecasting.md): the week of hourly Wh, the hour in progress, the model's
-        # predictions (kept by the history; the model itself is loaded only to compute them, once an hour).
-        self.history = forecast.History()
+        # The depletion forecast (docs/forecasting.md). meter/forecast.py and the model are loaded once an hour and
+        # unloaded after: kept are the week of hourly Wh as bytes (forecast.History.dump(), 344), the hour in
+        # progress, the model's 24 predicted hours and the trailing day's (hours, Wh) for the naive forecast, which
+        # meter/depletion.py turns into hours left at every reading.
+        self.history = None  # None: no hour recorded
+        self.recent = (0, 0)
         self.hour = None  # (local hour number, energy Wh at its start)
         self.model_path = None
-        self.predicted = None  # the model's 24 predicted hours; None: naive forecast
+        self.predicted = None  # the model's 24 predicted hours (array('f')); None: naive forecast
         self.hours_left = None
-        self.forecast_level = forecast.ALERT_NONE
+        self.forecast_level = depletion.ALERT_NONE
         self._model_due = False  # the predictions are to be computed (after a restore at boot)
         self._hour_seen = True  # the hour in progress was counted from its start
         self._hour_restored = False  # the hour in progress is the one saved before a reboot
@@ -284,85 +281,50 @@ class Device:
         started, start_wh = self.hour
         if hour != started:
             # (An hour before the one in progress means the clock was set back: the history takes it as the next.)
+            record = None
             if self._hour_seen:
-                self.history.record(started, max(0, energy_wh - start_wh))
-                if hour > started + 1 and not self._hour_restored:
-                    self.history.last_hour = hour - 1  # the clock jumped forward: the next hour follows on
+                # the clock jumped forward while running: the next hour follows on (no 0 Wh hours)
+                jumped = hour > started + 1 and not self._hour_restored
+                record = (started, max(0, energy_wh - start_wh), hour - 1 if jumped else None)
             self._hour_seen = True
             self._hour_restored = False
             self.hour = (hour, energy_wh)
-            self.save_history()
         elif not self._model_due:
             return
+        else:
+            record = False  # the restored history's predictions, nothing to record or save
         self._model_due = False
-        self.run_model()
+        self.run_model(record)  # record: (hour, Wh, hour to continue from or None); None: not seen; False: keep
         self.update_forecast(now)
 
-    def run_model(self):
-        """The model's predictions for the next 24 hours, cached in the history; the model is unloaded after."""
-        self.predicted = None
-        if self.model_path is None or self.history.count < 24:
-            return  # the naive forecast
-        self.outbox.packer.release()
+    def run_model(self, record):
+        """The hourly step (forecast.hour_ended): records the hour that ended, keeps the history on flash, runs the
+        model. forecast.py and the model are loaded for it and unloaded after."""
         gc.collect()
-        from meter import trees
+        from meter import forecast
 
-        model = None
         try:
-            model = trees.load(self.model_path)
-            self.predicted = self.history.predicted(model)
-        except (OSError, ValueError, MemoryError) as err:
-            print("forecast: model not run (naive forecast):", repr(err))
+            forecast.hour_ended(self, record)
         finally:
-            model = None  # the predictions stay in the history; the model's 3.4 KB go
             unload("trees")
+            unload("forecast")
             gc.collect()
 
     def update_forecast(self, now):
         """Hours until the credit runs out, from the predictions (cheap: no model run); alert level, with hysteresis."""
         st = self.state
-        hour = self._local_hour(now)
-        if st.payg_off or hour is None:
+        if st.payg_off or self._local_hour(now) is None:
             hours = None
         elif st.credit_wh <= 0:
             hours = 0.0
         elif self.predicted is not None:
-            hours = forecast.walk(st.credit_wh, self.predicted, (now + self.settings.utc_offset_s) % 3600 // 60)
+            hours = depletion.walk(st.credit_wh, self.predicted, (now + self.settings.utc_offset_s) % 3600 // 60)
         else:
-            hours = forecast.naive_hours_until_depleted(st.credit_wh, self.history)
+            hours = depletion.naive_hours(st.credit_wh, self.recent[0], self.recent[1])
         self.hours_left = hours
-        level = forecast.alert_level(hours, self.forecast_level)
+        level = depletion.alert_level(hours, self.forecast_level)
         if level != self.forecast_level:
             self.forecast_level = level
-            print(FORECAST_ALERTS[level] + ",", "%d h left" % hours if hours is not None else "no forecast")
+            print("forecast: alert " + depletion.ALERT_TEXT[level] + ",",
+                  "%d h left" % hours if hours is not None else "no forecast")
         return hours
-
-    def save_history(self):
-        data = self.history.dump()
-        data += struct.pack(_HOUR, self.hour[0], self.hour[1])
-        try:
-            flash.write_atomic(HISTORY_PATH, data + struct.pack("<I", crc32(data)))
-        except OSError as err:
-            print("flash full: forecast history not saved:", repr(err))
-
-    def restore_history(self, model_path):
-        """At boot: the history kept on flash (a damaged one is reported and the meter starts afresh)."""
-        self.model_path = model_path
-        data = flash.read(HISTORY_PATH)
-        if data is None:
-            return
-        try:
-            body = data[:-4]
-            if len(data) < 12 or struct.unpack_from("<I", data, len(data) - 4)[0] != crc32(body):
-                raise ValueError("check failed")
-            self.history.restore(body[:-8])
-            started, start_wh = struct.unpack_from(_HOUR, body, len(body) - 8)
-        except ValueError as err:
-            self.history = forecast.History()
-            print("forecast: history unreadable (%s); starting with none" % err)
-            return
-        # The hour in progress goes on; its energy counted before the reboot counts (the counter is persisted).
-        self.hour = (started, min(start_wh, self.energy_wh()))
-        self._hour_restored = True
-        print("forecast: history of", self.history.count, "hours restored")
-        self._model_due = True  # in the main loop, not in the boot's heap

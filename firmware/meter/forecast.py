@@ -32,17 +32,27 @@ except ImportError:  # CPython: the tools and tests import this module too
     def const(value):
         return value
 
+import gc
 import struct
 import time
+from binascii import crc32
+
+# The part the meter runs at every reading, always loaded there (this module is loaded once an hour).
+from .depletion import (  # noqa: F401
+    ALERT_DAY,
+    ALERT_DAY_H,
+    ALERT_HOURS,
+    ALERT_HOURS_H,
+    ALERT_NONE,
+    HORIZON_H,
+    alert_level,
+    naive_hours,
+    walk,
+)
 
 MODEL_PATH = "models/depletion.csv"
-HORIZON_H = const(168)
+HISTORY_FILE = "history"  # on the meter's flash: to_file()
 FEATURES = const(8)  # hour of day, weekday, mean Wh/h, profile %, yesterday %, last week %, last 24 h %, zeros
-ALERT_NONE = const(0)
-ALERT_DAY = const(1)
-ALERT_HOURS = const(2)
-ALERT_DAY_H = const(24)
-ALERT_HOURS_H = const(6)
 
 _HOURS = const(168)  # the ring: one week of hourly Wh
 _DAY = const(24)
@@ -51,6 +61,7 @@ _INT16_MAX = const(32767)
 _PERCENT = const(100)
 _DUMP_HEADER = "<iHH"  # last hour (-1: none), ring position, count
 _DUMP_BYTES = const(344)  # 8 + 2 * 168
+_FILE_HOUR = "<iI"  # in a history file, after the dump: the hour in progress and its starting Wh; then a CRC-32
 
 # Weekday of the port's epoch (ESP32: 2000-01-01, a Saturday; unix and CPython: 1970-01-01, a Thursday).
 _EPOCH_WEEKDAY = time.gmtime(0)[6]
@@ -216,66 +227,62 @@ def hours_until_depleted(credit_wh, history, model, minute=0):
     return walk(credit_wh, predicted, minute)
 
 
-def walk(credit_wh, predicted, minute=0):
-    """Hours until `credit_wh` is used by hours of `predicted` Wh, repeated day after day; the first hour
-    only for its remaining 60 - `minute` minutes. 0.0..HORIZON_H."""
-    remaining = float(credit_wh)
-    if remaining <= 0:
-        return 0.0
-    day = 0.0
-    for wh in predicted:
-        day += wh
-    if day <= 0:
-        return float(HORIZON_H)
-    elapsed = 0.0
-    span = (60 - minute) / 60
-    for wh in predicted:  # the rest of today's 24 hours
-        used = wh * span
-        if used >= remaining:
-            return min(elapsed + span * remaining / used, float(HORIZON_H))
-        remaining -= used
-        elapsed += span
-        span = 1.0
-    days = remaining // day  # whole predicted days
-    if elapsed + days * _DAY >= HORIZON_H:
-        return float(HORIZON_H)
-    elapsed += days * _DAY
-    remaining -= days * day
-    for wh in predicted:
-        if remaining <= 0:
-            break
-        if wh >= remaining:
-            return min(elapsed + remaining / wh, float(HORIZON_H))
-        remaining -= wh
-        elapsed += 1.0
-    return min(elapsed, float(HORIZON_H))
-
-
 def naive_hours_until_depleted(credit_wh, history):
     """The naive forecast: credit / mean Wh per hour of the trailing 24 hours (fewer if fewer recorded).
     0.0..HORIZON_H; None when nothing has been recorded."""
-    if credit_wh <= 0:
-        return 0.0
-    n = min(history.count, _DAY)
-    if not n:
-        return None
-    total = history.total(_DAY)
-    if not total:
-        return float(HORIZON_H)
-    return min(credit_wh * n / total, float(HORIZON_H))
+    return naive_hours(credit_wh, min(history.count, _DAY), history.total(_DAY))
 
 
-def alert_level(hours, level=ALERT_NONE, day_h=ALERT_DAY_H, hours_h=ALERT_HOURS_H):
-    """The alert to show for a forecast of `hours`, given the current `level`.
+def to_file(dump, hour, start_wh):
+    """A history file's bytes: History.dump(), the hour in progress and its starting Wh, a CRC-32."""
+    data = dump + struct.pack(_FILE_HOUR, hour, start_wh)
+    return data + struct.pack("<I", crc32(data))
 
-    ALERT_HOURS at or below `hours_h`, ALERT_DAY at or below `day_h`. A level is left only when the forecast
-    rises a quarter above its threshold, so a forecast that hovers around it does not flap (and does not
-    send an SMS each hour). Raise an SMS when the level goes up. `hours` None (unknown) keeps the level.
+
+def from_file(data):
+    """(History, hour, start_wh) from to_file()'s bytes; ValueError("check failed") if damaged."""
+    body = data[:-4]
+    if len(data) < 12 or struct.unpack_from("<I", data, len(data) - 4)[0] != crc32(body):
+        raise ValueError("check failed")
+    history = History()
+    history.restore(body[:-8])
+    hour, start_wh = struct.unpack_from(_FILE_HOUR, body, len(body) - 8)
+    return history, hour, start_wh
+
+
+def hour_ended(device, record):
+    """The meter's hourly step (meter/device.py `run_model`; here so that its code is loaded only once an hour).
+
+    Records the hour that ended in `device.history` (History.dump() bytes; `record`: (hour, Wh, hour to continue
+    from or None); None: nothing to record), writes the history file (not when `record` is False), then sets
+    `device.recent` (the trailing day's hours and Wh, for the naive forecast) and `device.predicted` (the model's
+    24 hours, an array('f'); None: naive forecast). The model is loaded for it: the caller unloads meter.trees.
     """
-    if hours is None:
-        return level
-    if hours <= hours_h or (level == ALERT_HOURS and hours <= hours_h * 5 / 4):
-        return ALERT_HOURS
-    if hours <= day_h or (level >= ALERT_DAY and hours <= day_h * 5 / 4):
-        return ALERT_DAY
-    return ALERT_NONE
+    from meter import flash
+
+    history = History()
+    if device.history:
+        history.restore(device.history)
+    if record:
+        history.record(record[0], record[1])
+        if record[2] is not None:
+            history.last_hour = record[2]
+        device.history = history.dump()
+    if record is not False:
+        try:
+            flash.write_atomic(HISTORY_FILE, to_file(history.dump(), device.hour[0], device.hour[1]))
+        except OSError as err:
+            print("flash full: forecast history not saved:", repr(err))
+    device.recent = (min(history.count, _DAY), history.total(_DAY))
+    device.predicted = None
+    if device.model_path is None or history.count < _DAY:
+        return  # the naive forecast
+    device.outbox.packer.release()
+    gc.collect()
+    from meter import trees
+
+    try:
+        model = trees.load(device.model_path)
+        device.predicted = history.predicted(model)  # all that stays: the model's 3.4 KB go
+    except (OSError, ValueError, MemoryError) as err:
+        print("forecast: model not run (naive forecast):", repr(err))

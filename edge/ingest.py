@@ -11,7 +11,7 @@ readings are committed to disk, or raises one of:
 On every error nothing is stored. The same signed bytes sent again (a retransmission after a lost ACK, from a
 new CoAP exchange) are acknowledged again and stored once.
 
-Group commit: messages accepted within a couple of milliseconds go to disk together in one transaction, so a
+Group commit: messages accepted within a few milliseconds go to disk together in one transaction, so a
 durable commit (an fsync) is shared by many readings; each sender is answered after the commit that holds
 its message.
 """
@@ -33,7 +33,7 @@ from enerlectra.senml import parse_readings
 QUEUE_MESSAGES_MAX = 4096  # beyond this a burst is told to come back (5.03) rather than held in RAM
 BATCH_MESSAGES_MAX = 1024  # one transaction; bounds the time a commit holds the writer
 BATCH_GATHER_MESSAGES = 64  # below this many waiting, wait BATCH_GATHER_S for more before writing
-BATCH_GATHER_S = 0.002  # invisible next to a meter's once-a-minute reading and CoAP's 2 s ACK timeout
+BATCH_GATHER_S = 0.005  # invisible next to a meter's once-a-minute reading and CoAP's 2 s ACK timeout
 
 _log = logging.getLogger(__name__)
 

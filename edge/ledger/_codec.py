@@ -60,38 +60,13 @@ def entry_bytes(
     )
 
 
-def entry_hash(
-    prev_hash: bytes,
-    seq: int,
-    key: str,
-    debit_account_id: int,
-    credit_account_id: int,
-    amount: int,
-    unit: str,
-    interval_id: str,
-    kind: str,
-    flags: int,
-    pending_key: str | None,
-    timestamp_us: int,
-) -> bytes:
-    """SHA-256(prev_hash || entry_bytes(...)): links the entry at `seq` to everything before it."""
+def entry_hash(prev_hash: bytes, *fields) -> bytes:
+    """SHA-256(prev_hash || entry_bytes(*fields)): links the entry at `seq` to everything before it.
+
+    `fields` are entry_bytes' arguments, in its order (seq first).
+    """
     invariant(len(prev_hash) == 32, "prev_hash must be a SHA-256 digest")
-    return _sha256(
-        prev_hash
-        + entry_bytes(
-            seq,
-            key,
-            debit_account_id,
-            credit_account_id,
-            amount,
-            unit,
-            interval_id,
-            kind,
-            flags,
-            pending_key,
-            timestamp_us,
-        )
-    ).digest()
+    return _sha256(prev_hash + entry_bytes(*fields)).digest()
 
 
 def account_bytes(account_id: int, owner: str, unit: str, may_go_negative: bool) -> bytes:

@@ -178,37 +178,11 @@ def _append(cursor: sqlite3.Cursor, entries: list[Entry], timestamp_us: int) -> 
     rows = []
     for e in entries:
         seq += 1
-        digest = entry_hash(
-            prev_hash,
-            seq,
-            e.key,
-            e.debit_account_id,
-            e.credit_account_id,
-            e.amount,
-            e.unit,
-            e.interval_id,
-            e.kind,
-            e.flags,
-            e.pending_key,
-            timestamp_us,
-        )
-        rows.append(
-            (
-                seq,
-                e.key,
-                e.debit_account_id,
-                e.credit_account_id,
-                e.amount,
-                e.unit,
-                e.interval_id,
-                e.kind,
-                e.flags,
-                e.pending_key,
-                timestamp_us,
-                prev_hash,
-                digest,
-            )
-        )
+        # The hashed fields, in entry_bytes' order, are also the row's first columns.
+        fields = (seq, e.key, e.debit_account_id, e.credit_account_id, e.amount, e.unit, e.interval_id, e.kind,
+                  e.flags, e.pending_key, timestamp_us)
+        digest = entry_hash(prev_hash, *fields)
+        rows.append((*fields, prev_hash, digest))
         prev_hash = digest
     cursor.executemany(_INSERT_ENTRY, rows)
     invariant(cursor.rowcount == len(rows), "every accepted entry must be inserted")

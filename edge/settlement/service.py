@@ -28,7 +28,7 @@ from edge.ledger import seal_interval
 from edge.limits import CATCH_UP_INTERVALS_MAX, PAGE_MAX
 from edge.market import DEFAULT_PRICING, PricingConfig
 from edge.members import Member, check_amount, require_member
-from edge.settlement.plan import SettlementPlan, plan_settlement
+from edge.settlement.plan import SettlementFigures, SettlementPlan, plan_settlement
 from edge.settlement.snapshot import read_snapshot
 from edge.settlement.tables import Settlement
 from edge.wallets import system_accounts
@@ -39,30 +39,13 @@ class SettlementFailedError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class SettlementRead:
+class SettlementRead(SettlementFigures):
+    """An interval's figures (as planned) and how its settlement went."""
+
     interval_id: str
     settled_now: bool  # False: it was settled before, nothing changed
     settled_at_us: int
-    dynamic_price_ngwee_per_kwh: int
-    clearing_price_ngwee_per_kwh: int | None
-    demand_wh: int
-    supply_wh: int
-    utilisation_bp: int
-    consumption_wh: int
-    shared_generation_wh: int
-    prosumer_generation_wh: int
-    allocated_wh: int
-    cluster_surplus_wh: int
-    cluster_sold_wh: int
-    traded_wh: int
-    traded_ngwee: int
-    renewable_wh: int
-    members_count: int
-    orders_count: int
-    trades_count: int
     transfers_count: int
-    scheduled_executed: int
-    scheduled_failed: int
     seal_id: int | None = None
 
     @classmethod

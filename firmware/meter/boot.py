@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-VERSION = "0.3.0"
+VERSION = "0.4.0"
 _TABLE = "ed25519.tbl"
 _MODEL = "models/depletion.csv"
 

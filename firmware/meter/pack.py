@@ -96,11 +96,14 @@ class Packer:
         if not 0 < count <= self.readings_max:
             raise ValueError("pack size")
         view = self.view
-        forecasts = 0
+        optional = 0  # records beyond the four every reading has: energy_out when not 0, the forecast
         for index in range(count):
-            if struct.unpack_from("<I", records, index * RECORD_SIZE + 24)[0] != NO_FORECAST:
-                forecasts += 1
-        pos = _head(view, _PAYLOAD_AT, 4, 5 * count + forecasts)
+            at = index * RECORD_SIZE
+            if struct.unpack_from("<I", records, at + 12)[0]:
+                optional += 1
+            if struct.unpack_from("<I", records, at + 24)[0] != NO_FORECAST:
+                optional += 1
+        pos = _head(view, _PAYLOAD_AT, 4, 4 * count + optional)
         base_time = struct.unpack_from("<I", records, 0)[0]
         for index in range(count):
             fields = struct.unpack_from(RECORD, records, index * RECORD_SIZE)
@@ -116,7 +119,9 @@ class Packer:
                 view[pos] = 0x06  # t, relative to bt
                 pos = _head(view, pos + 1, 0, offset) if offset > 0 else _head(view, pos + 1, 1, -1 - offset)
             for measurement in range(4):
-                pos = _head(view, _put(view, pos, _MEASUREMENTS[measurement]), 0, fields[2 + measurement])
+                value = fields[2 + measurement]
+                if value or measurement != 1:  # energy_out is left out while it is 0
+                    pos = _head(view, _put(view, pos, _MEASUREMENTS[measurement]), 0, value)
             if fields[6] != NO_FORECAST:
                 pos = _head(view, _put(view, pos, _DEPLETION), 0, fields[6])
         return pos

@@ -5,7 +5,7 @@ encode(kid, readings) -> bytes
     (time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh) tuples of ints, oldest first.
     The first record carries the base name `urn:dev:kid:<kid hex>:`, the base time (the first reading's
     time) and the base unit "Wh" (records in Wh omit their own unit); each reading starts with its `seq`
-    record, whose `t` is relative to the base time when non-zero.
+    record, whose `t` is relative to the base time when non-zero; `energy_out` is left out while it is 0.
 sign1(kid, readings, seed32) -> bytearray
     cose.sign1(encode(kid, readings), seed32, kid), byte for byte, with half the heap: what the meter sends.
 
@@ -66,11 +66,13 @@ def _write(out, pos, kid, readings):
         raise ValueError("a pack holds 1 to %d readings" % READINGS_PER_PACK_MAX)
     put = cbor.put
     base_time = readings[0][0]
-    pos = cbor.put_head(out, pos, 4, 5 * len(readings))
-    first = True
     for reading in readings:
         if len(reading) != 6:
             raise ValueError("a reading has 6 fields")
+    exports = sum(1 for reading in readings if reading[3])  # energy_out is left out while it is 0
+    pos = cbor.put_head(out, pos, 4, 4 * len(readings) + exports)
+    first = True
+    for reading in readings:
         offset = reading[0] - base_time
         # {n: "seq", v: seq} then bn, bt and bu in the first record, t in a later one at another time.
         pos = cbor.put_head(out, pos, _MAP, 5 if first else 3 if offset else 2)
@@ -82,7 +84,8 @@ def _write(out, pos, kid, readings):
         elif offset:
             pos = put(out, put(out, pos, TIME), offset)
         for index in range(4):
-            pos = put(out, cbor.put_raw(out, pos, _RECORD_PREFIXES[index]), reading[2 + index])
+            if reading[2 + index] or index != 1:
+                pos = put(out, cbor.put_raw(out, pos, _RECORD_PREFIXES[index]), reading[2 + index])
     return pos
 
 

@@ -31,8 +31,7 @@ def test_single_reading_pack_carries_base_name_time_and_unit_in_first_record():
     assert records[0] == {-2: "urn:dev:kid:a1b2c3d4:", -3: 1_790_000_000, -4: "Wh", 0: "seq", 2: 7}
     assert records[1:] == [
         {0: "energy", 2: 123_456},
-        {0: "energy_out", 2: 0},
-        {0: "power", 1: "W", 2: 640},
+        {0: "power", 1: "W", 2: 640},  # energy_out is left out while it is 0
         {0: "credit", 2: 5_000},
     ]
     assert encoded == cbor2.dumps(records, canonical=True)

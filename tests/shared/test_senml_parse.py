@@ -23,9 +23,23 @@ def test_valid_pack_round_trips():
 def test_packs_carry_the_base_unit_and_records_in_wh_omit_theirs():
     records = cbor2.loads(encode_readings(KID, GOOD))
     assert records[0] == {-2: "urn:dev:kid:0102:", -3: 1_790_000_000, -4: "Wh", 0: "seq", 2: 1}
-    assert records[1:5] == [{0: "energy", 2: 10}, {0: "energy_out", 2: 0}, {0: "power", 1: "W", 2: 5},
-                            {0: "credit", 2: 100}]
-    assert records[5] == {0: "seq", 2: 2, 6: 60}
+    assert records[1:4] == [{0: "energy", 2: 10}, {0: "power", 1: "W", 2: 5}, {0: "credit", 2: 100}]
+    assert records[4] == {0: "seq", 2: 2, 6: 60}
+
+
+def test_energy_out_is_left_out_while_zero_and_read_as_zero():
+    exporting = [GOOD[0], Reading(1_790_000_060, 2, 11, 3, 5, 99)]
+    records = cbor2.loads(encode_readings(KID, exporting))
+    assert [record[0] for record in records] == ["seq", "energy", "power", "credit",
+                                                 "seq", "energy", "energy_out", "power", "credit"]
+    assert records[6] == {0: "energy_out", 2: 3}
+    assert parse_readings(encode_readings(KID, exporting), KID) == exporting
+
+    def explicit_zero(records):  # as firmware before 0.4 sent it
+        records.insert(2, {0: "energy_out", 2: 0})
+        records.insert(7, {0: "energy_out", 2: 0})
+
+    assert parse_readings(mutate(explicit_zero), KID) == GOOD
 
 
 def test_base_unit_stands_for_records_without_their_own_unit():
@@ -48,14 +62,14 @@ def test_base_unit_stands_for_records_without_their_own_unit():
     with pytest.raises(WireError, match="'energy' in Wh"):
         parse_readings(mutate(wrong_base_unit), KID)
     with pytest.raises(WireError, match="first record only"):
-        parse_readings(mutate(lambda r: r[5].update({-4: "Wh"})), KID)
+        parse_readings(mutate(lambda r: r[4].update({-4: "Wh"})), KID)
 
 
 def test_depletion_forecast_is_optional_per_reading():
     mixed = [Reading(1_790_000_000, 1, 10, 0, 5, 100, depletion_s=7200), GOOD[1]]
     records = cbor2.loads(encode_readings(KID, mixed))
-    assert records[5] == {0: "depletion", 1: "s", 2: 7200}
-    assert len(records) == 11
+    assert records[4] == {0: "depletion", 1: "s", 2: 7200}
+    assert len(records) == 9
     assert parse_readings(encode_readings(KID, mixed), KID) == mixed
 
 
@@ -67,14 +81,14 @@ def test_depletion_forecast_is_optional_per_reading():
         (lambda r: r[1].update({2: -5}), "out of range"),
         (lambda r: r[1].update({2: 1.5}), "integer"),
         (lambda r: r[1].update({2: True}), "integer"),
-        (lambda r: r[3].update({1: "kW"}), "'power' in W"),
-        (lambda r: r[5].update({2: 1}), "strictly increasing"),
+        (lambda r: r[2].update({1: "kW"}), "'power' in W"),
+        (lambda r: r[4].update({2: 1}), "strictly increasing"),
         (lambda r: r.pop(), "ends before the 'credit' record"),
-        (lambda r: r.insert(5, {0: "depletion", 1: "h", 2: 5}), "'depletion' in s"),
-        (lambda r: r.insert(3, {0: "depletion", 1: "s", 2: 5}), "'power' in W"),
+        (lambda r: r.insert(4, {0: "depletion", 1: "h", 2: 5}), "'depletion' in s"),
+        (lambda r: r.insert(2, {0: "depletion", 1: "s", 2: 5}), "'power' in W"),
         (lambda r: r[2].update({99: 1}), "integer labels"),
-        (lambda r: r[5].update({-3: 5}), "first record only"),
-        (lambda r: r[6].update({6: 3}), "own time"),
+        (lambda r: r[4].update({-3: 5}), "first record only"),
+        (lambda r: r[5].update({6: 3}), "own time"),
         (lambda r: r.__setitem__(0, [1]), "must be a map"),
     ],
 )
@@ -83,7 +97,7 @@ def test_malformed_pack_is_refused_with_reason(change, reason):
         parse_readings(mutate(change), KID)
 
 
-@pytest.mark.parametrize("payload", [b"", b"\xff", cbor2.dumps({}), cbor2.dumps([]), cbor2.dumps([{}] * 1285)])
+@pytest.mark.parametrize("payload", [b"", b"\xff", cbor2.dumps({}), cbor2.dumps([]), cbor2.dumps([{}] * (256 * 6 + 1))])
 def test_payload_that_is_not_a_pack_is_refused(payload):
     with pytest.raises(WireError):
         parse_readings(payload, KID)

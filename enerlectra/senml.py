@@ -6,7 +6,7 @@ parse_readings(payload, kid) -> list[Reading]
 encode_readings(kid, readings) -> bytes
     The exact bytes the firmware's meter/senml.py and meter/pack.py write for the same readings (tests check it):
     the first record carries the base unit "Wh" (bu), so records in Wh omit their own unit; `energy_out` is left
-    out while it is 0.
+    out while it is 0, and only the newest reading carries its forecast (`depletion_s`; earlier ones' are left out).
 """
 
 from dataclasses import dataclass
@@ -29,7 +29,9 @@ MEASUREMENTS = (("energy", "Wh"), ("energy_out", "Wh"), ("power", "W"), ("credit
 # A pack leaves this record out while its value is 0: the cumulative export of a meter that has never exported (most
 # households) is 15 of a reading's 70 bytes, and without it a pack of 32 readings crosses in 2 CoAP blocks, not 3.
 OMITTED_WHEN_ZERO = "energy_out"
-# Optional last record of a reading: the meter's own forecast of the time until its credit runs out.
+# Optional last record of a reading: the meter's own forecast of the time until its credit runs out. A forecast is
+# about now: a pack carries the newest reading's only (21 bytes a reading would put a pack of 32 in three CoAP blocks
+# again); the parser accepts one on any reading.
 DEPLETION = ("depletion", "s")
 # The base unit packs carry in their first record: records in Wh omit their own unit (RFC 8428 section 4.1).
 PACK_BASE_UNIT = "Wh"
@@ -61,6 +63,7 @@ def encode_readings(kid: bytes, readings: list[Reading]) -> bytes:
         raise ValueError(f"a pack holds 1 to {READINGS_PER_PACK_MAX} readings")
     base_time = readings[0].time_s
     records: list[dict] = []
+    newest = readings[-1]
     for reading in readings:
         seq_record: dict = {NAME: "seq", VALUE: reading.seq}
         if not records:
@@ -76,7 +79,7 @@ def encode_readings(kid: bytes, readings: list[Reading]) -> bytes:
             if unit != PACK_BASE_UNIT:
                 record[UNIT] = unit
             records.append(record)
-        if reading.depletion_s is not None:
+        if reading is newest and reading.depletion_s is not None:
             records.append({NAME: DEPLETION[0], UNIT: DEPLETION[1], VALUE: reading.depletion_s})
     return cbor2.dumps(records, canonical=True)
 

@@ -37,7 +37,9 @@ def stored(db: Path) -> int:
 
 
 def backlog(readings: int) -> list[Reading]:
-    return [Reading(DAY_START_S + 60 * i, i + 1, 10_000 + 7 * i, 0, 420, 50_000 - 7 * i) for i in range(readings)]
+    # A household at 420 W that has never exported, with the meter's forecast of its credit in every reading.
+    return [Reading(DAY_START_S + 60 * i, i + 1, 10_000 + 7 * i, 0, 420, 50_000 - 7 * i, (50_000 - 7 * i) * 3600 // 420)
+            for i in range(readings)]
 
 
 def drain(root: Path, firmware: Path, meters: int, readings: int, pack: int,

@@ -6,7 +6,8 @@
     packer.release()                                    # unloads the Ed25519 code until the next signature
 
 `records` is a bytes-like of `count` readings packed with RECORD ("<7I": time_s, seq, energy_wh, energy_out_wh,
-power_w, credit_wh, depletion_s, NO_FORECAST when the meter has none). The bytes are exactly what
+power_w, credit_wh, depletion_s, NO_FORECAST when the meter has none; the pack carries the newest reading's forecast
+only). The bytes are exactly what
 enerlectra.senml.encode_readings and enerlectra.cose.sign1 make of the same readings (docs/senml.md; a test
 checks it), so a signature kept from `sign` fits the message `message` rebuilds later: the outbox stores
 readings and signature (a third of the message's size) and never signs twice. Ed25519 is deterministic, so
@@ -101,8 +102,8 @@ class Packer:
             at = index * RECORD_SIZE
             if struct.unpack_from("<I", records, at + 12)[0]:
                 optional += 1
-            if struct.unpack_from("<I", records, at + 24)[0] != NO_FORECAST:
-                optional += 1
+        if struct.unpack_from("<I", records, (count - 1) * RECORD_SIZE + 24)[0] != NO_FORECAST:
+            optional += 1  # a pack carries the newest reading's forecast only (docs/senml.md)
         pos = _head(view, _PAYLOAD_AT, 4, 4 * count + optional)
         base_time = struct.unpack_from("<I", records, 0)[0]
         for index in range(count):
@@ -122,7 +123,7 @@ class Packer:
                 value = fields[2 + measurement]
                 if value or measurement != 1:  # energy_out is left out while it is 0
                     pos = _head(view, _put(view, pos, _MEASUREMENTS[measurement]), 0, value)
-            if fields[6] != NO_FORECAST:
+            if fields[6] != NO_FORECAST and index == count - 1:
                 pos = _head(view, _put(view, pos, _DEPLETION), 0, fields[6])
         return pos
 

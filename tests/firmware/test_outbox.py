@@ -2,6 +2,7 @@
 MicroPython: bytes identical to the gateway's reference encoder, oldest-first delivery, bounds with even merging,
 power cuts at every write, corrupt files, and a full flash (a LittleFS image, as on the ESP32)."""
 
+import dataclasses
 import json
 import struct
 
@@ -52,7 +53,8 @@ def reading(seq: int, depletion_s: int | None = None) -> Reading:
 def test_packs_are_the_bytes_the_gateways_reference_encoder_signs(micropython):
     cases = [
         [reading(7)],
-        [reading(seq, 3600 * seq if seq % 2 else None) for seq in range(1, 33)],
+        [reading(seq, 3600 * seq if seq % 2 else None) for seq in range(1, 33)],  # the newest without a forecast
+        [reading(seq, 3600 * seq if seq % 2 else None) for seq in range(1, 32)],  # the newest with one
         # A clock set back between readings: a negative time offset; large values: 5-byte CBOR heads.
         [reading(1), Reading(1_789_999_000, 2, 2**32 - 1, 7, 2**31, 0), Reading(1_789_999_000, 3, 2**32 - 1, 7, 0, 0)],
     ]
@@ -67,7 +69,9 @@ def test_packs_are_the_bytes_the_gateways_reference_encoder_signs(micropython):
     key = SigningKey(SEED)
     for case, message in zip(cases, messages, strict=True):
         assert bytes.fromhex(message) == sign1(encode_readings(KID, case), key, KID)
-        assert parse_readings(verify_sign1(decode_sign1(bytes.fromhex(message)), key.verify_key), KID) == case
+        # A pack carries the newest reading's forecast only (docs/senml.md).
+        sent = [dataclasses.replace(r, depletion_s=None) for r in case[:-1]] + case[-1:]
+        assert parse_readings(verify_sign1(decode_sign1(bytes.fromhex(message)), key.verify_key), KID) == sent
 
 
 def test_readings_close_into_packs_and_go_oldest_first(micropython):

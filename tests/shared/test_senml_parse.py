@@ -65,12 +65,21 @@ def test_base_unit_stands_for_records_without_their_own_unit():
         parse_readings(mutate(lambda r: r[4].update({-4: "Wh"})), KID)
 
 
-def test_depletion_forecast_is_optional_per_reading():
-    mixed = [Reading(1_790_000_000, 1, 10, 0, 5, 100, depletion_s=7200), GOOD[1]]
-    records = cbor2.loads(encode_readings(KID, mixed))
-    assert records[4] == {0: "depletion", 1: "s", 2: 7200}
-    assert len(records) == 9
-    assert parse_readings(encode_readings(KID, mixed), KID) == mixed
+def test_a_pack_carries_the_newest_readings_forecast_only():
+    forecasts = [Reading(1_790_000_000, 1, 10, 0, 5, 100, depletion_s=7200),
+                 Reading(1_790_000_060, 2, 11, 0, 5, 99, depletion_s=7140)]
+    records = cbor2.loads(encode_readings(KID, forecasts))
+    assert [record[0] for record in records].count("depletion") == 1
+    assert records[-1] == {0: "depletion", 1: "s", 2: 7140}
+    assert parse_readings(encode_readings(KID, forecasts), KID) == [GOOD[0], forecasts[1]]
+    assert parse_readings(encode_readings(KID, forecasts[:1]), KID) == forecasts[:1]
+    assert parse_readings(encode_readings(KID, GOOD), KID) == GOOD  # no forecast at all
+
+    def on_every_reading(records):  # as firmware before 0.4.0 sent it
+        records.insert(4, {0: "depletion", 1: "s", 2: 7200})
+        records.append({0: "depletion", 1: "s", 2: 7140})
+
+    assert parse_readings(mutate(on_every_reading), KID) == forecasts
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from tools.provision import new_identity, register_over_http
 BUDGET_KB = 48
 TABLE = "ed25519.tbl"
 # The modules a meter keeps imported to send readings, in import order (ed25519_table only while use_table runs).
-SEND_PATH_MODULES = ["cbor", "sha512", "edwards25519", "ed25519", "cose", "senml", "coap"]
+SEND_PATH_MODULES = ["cbor", "sha512", "edwards25519", "ed25519", "cose", "pack", "senml", "coap"]
 TIME_S = 1_790_000_000
 
 # A meter's send loop, as the device runs it (from .mpy: see Meter.send).

@@ -3,8 +3,6 @@
 sign1(payload, seed32, kid) -> bytes
     A tagged COSE_Sign1 (CBOR tag 18): protected header {alg: EdDSA (-8)}, unprotected {kid}, the payload
     embedded, signed with the Ed25519 seed.
-sign1_written(payload_size, write, seed32, kid) -> bytearray
-    The same, for a payload that write(out, pos) -> end writes into the message buffer (no copy of it).
 verify1(message, public_key32) -> payload
     Raises ValueError when the message is malformed, the algorithm is not EdDSA, or the signature is bad.
 """
@@ -57,25 +55,6 @@ def sign1(payload, seed32, kid):
     # The same bytes as cbor.dumps(Tag(18, [protected, {kid}, payload, signature])), joined in one go: the
     # payload is copied once, into the message.
     return b"".join((head, payload, cbor.dumps(signature)))
-
-
-def sign1_written(payload_size, write, seed32, kid):
-    """sign1 for a payload that write(out, pos) writes into the bytearray out at pos (payload_size bytes):
-    the same bytes, in a bytearray. The payload goes straight into the message and is signed there, so it is
-    never held twice (a SenML pack of 60 readings is ~5 KB)."""
-    start = _put_message_head(None, kid, payload_size)
-    end = start + payload_size
-    # The first signature after boot also expands the key (a scalar multiplication): done before the message
-    # takes its share of the heap.
-    ed25519.public_key(seed32)
-    gc.collect()  # as in sign1
-    message = bytearray(end + 66)  # + the signature, a 64-byte string
-    _put_message_head(message, kid, payload_size)
-    if write(message, start) != end:
-        raise ValueError("payload size")
-    signature = ed25519.sign(seed32, _to_be_signed(PROTECTED_EDDSA, memoryview(message)[start:end]))
-    cbor.put(message, end, signature)
-    return message
 
 
 def decode1(message):

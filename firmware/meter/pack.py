@@ -1,6 +1,7 @@
 """Signed packs of readings, written in place: a SenML pack (CBOR) inside a COSE_Sign1, in one buffer.
 
     packer = Packer(kid, seed, readings_max=32, table_path="ed25519.tbl")
+    payload = packer.payload(records, count)            # memoryview of the SenML pack alone
     signature = packer.sign(records, count)             # Ed25519 over the COSE Sig_structure
     message = packer.message(records, count, signature) # memoryview of the COSE_Sign1 bytes to send
     packer.release()                                    # unloads the Ed25519 code until the next signature
@@ -31,6 +32,7 @@ from micropython import const
 
 from meter import unload
 
+READINGS_MAX = const(256)
 RECORD = "<7I"
 RECORD_SIZE = const(28)
 NO_FORECAST = const(0xFFFFFFFF)
@@ -81,7 +83,7 @@ def _head_size(n):
 
 class Packer:
     def __init__(self, kid, seed, readings_max, table_path=None):
-        if not 0 < readings_max <= 256:
+        if not 0 < readings_max <= READINGS_MAX:
             raise ValueError("a pack holds 1 to 256 readings")
         self.kid = kid
         self.seed = seed
@@ -153,6 +155,10 @@ class Packer:
         for name in ("ed25519", "edwards25519", "sha512"):
             unload(name)
         self._table_on = False
+
+    def payload(self, records, count):
+        """The SenML pack of these readings, as a memoryview of the buffer."""
+        return self.view[_PAYLOAD_AT : self._senml(records, count)]
 
     def sign(self, records, count):
         """The Ed25519 signature (64 bytes) of the COSE Sig_structure of these readings."""

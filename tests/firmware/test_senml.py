@@ -10,6 +10,10 @@ READINGS = [
     Reading(time_s=1_790_000_060, seq=8, energy_wh=123_467, energy_out_wh=2, power_w=655, credit_wh=4_989),
     Reading(time_s=1_790_000_060, seq=9, energy_wh=123_467, energy_out_wh=2, power_w=0, credit_wh=4_989),
 ]
+FORECASTS = [  # readings with the meter's forecast: a pack carries the newest one's only
+    Reading(1_790_000_000, 7, 123_456, 0, 640, 5_000, depletion_s=28_000),
+    Reading(1_790_000_060, 8, 123_467, 0, 655, 4_989, depletion_s=27_500),
+]
 
 
 def test_firmware_pack_is_byte_identical_to_gateway_encoding_and_parses_back(micropython):
@@ -21,6 +25,17 @@ print(senml.encode({KID!r}, {json.dumps(tuples)}).hex())
     pack = bytes.fromhex(micropython.run(code).stdout.strip())
     assert pack == encode_readings(KID, READINGS)
     assert parse_readings(pack, KID) == READINGS
+
+
+def test_firmware_pack_with_forecasts_carries_the_newest_like_the_gateway_encoder(micropython):
+    tuples = [[*vars_of(reading), reading.depletion_s] for reading in FORECASTS]
+    code = f"""
+from meter import senml
+print(senml.encode({KID!r}, {json.dumps(tuples)}).hex())
+"""
+    pack = bytes.fromhex(micropython.run(code).stdout.strip())
+    assert pack == encode_readings(KID, FORECASTS)
+    assert [reading.depletion_s for reading in parse_readings(pack, KID)] == [None, 27_500]
 
 
 def test_single_reading_pack_carries_base_name_time_and_unit_in_first_record():

@@ -8,9 +8,10 @@ Prints, all measured in this run:
 2. boot to first signed reading: from starting the process to the reading being signed ("reading seq 1") and
    acknowledged by the gateway ("acked seq 1"), median of --runs boots (each provisioned afresh, the signing
    table prebuilt as provisioning deploys it);
-3. heap: the smallest `-X heapsize` in which the whole firmware runs a scenario that exercises every phase — boot,
-   time from the gateway (a signed downlink verified), a backlog of 200 readings drained in packs, a signed
-   credit grant applied, a token typed on the keypad and decoded, new readings signed and sent — found by
+3. heap: the smallest `-X heapsize` in which the whole firmware runs a scenario that exercises every phase — boot
+   with a week of forecast history restored, time from the gateway (a signed downlink verified), the depletion
+   model run, a backlog of 200 readings drained in packs, a signed credit grant applied, a token typed on the
+   keypad and decoded, new readings signed and sent — found by
    bisection (MicroPython has no peak counter; success is not quite monotonic in the heap size, so it is an
    estimate), and the heap in use after boot as the firmware prints it;
 4. energy accounting over --days simulated days: the load profile of hardware/boards/virtual.json drives the pulse
@@ -20,6 +21,7 @@ Prints, all measured in this run:
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -35,6 +37,7 @@ from edge.grants import issue_grant
 from edge.identity import load_or_create_gateway_key
 from enerlectra.senml import Reading
 from tools.cluster import Gateway, build_firmware, start_meter
+from tools.firmware_build import micropython
 from tools.outbox_image import write_outbox
 from tools.provision import ROOT, new_identity, register_over_http, signing_table, write_board, write_config
 
@@ -83,6 +86,24 @@ def boot_times(gateway: Gateway, firmware: Path, root: Path, runs: int) -> None:
           f"{1000 * statistics.median(acked):.0f} ms (median of {runs} boots; the process start included)")
 
 
+# A week of hourly consumption on the meter's flash, written by the firmware's own code (meter/forecast.py): the
+# meter restores it at boot and runs the depletion model in its main loop, as every meter does once an hour.
+WRITE_HISTORY = """
+import time
+from meter import flash, forecast
+hour = (int(time.time()) + 7200) // 3600 - 168
+history = forecast.History()
+for i in range(168):
+    history.record(hour + i, 150 + (i % 24) * 20)
+flash.write_atomic(forecast.HISTORY_FILE, forecast.to_file(history.dump(), hour + 168, 0))
+"""
+
+
+def write_history(flash: Path, firmware: Path) -> None:
+    subprocess.run([micropython(), "-c", WRITE_HISTORY], cwd=flash, env=dict(os.environ, MICROPYPATH=str(firmware)),
+                   check=True, capture_output=True)
+
+
 def heap(gateway: Gateway, firmware: Path, root: Path) -> None:
     key = load_or_create_gateway_key(gateway.key_path)
     engine = open_database(gateway.db)
@@ -103,11 +124,13 @@ def heap(gateway: Gateway, firmware: Path, root: Path) -> None:
         (flash / "board.json").write_text(json.dumps(board))
         write_outbox(flash, identity, [Reading(START_S - 12000 + 60 * i, i + 1, 1000 + i, 0, 400, 5000)
                                        for i in range(200)])
+        write_history(flash, firmware)
         issue_grant(engine, key, name, 1500, f"bench-{trial}")
         process = start_meter(flash, firmware, heapsize=f"{heap_kb}K")
         output, _ = process.communicate(timeout=300)
         ok = process.returncode == 0 and all(text in output for text in (
-            "time set to", "grant 1 applied", "token accepted", "outbox holds 0 readings", "acked seq 203"))
+            "time set to", "grant 1 applied", "token accepted", "outbox holds 0 readings", "acked seq 203",
+            "forecast: history of 168 hours restored", "forecast: model run"))
         return ok, output
 
     low, high = 40, 192

@@ -286,3 +286,5 @@ def hour_ended(device, record):
         device.predicted = history.predicted(model)  # all that stays: the model's 3.4 KB go
     except (OSError, ValueError, MemoryError) as err:
         print("forecast: model not run (naive forecast):", repr(err))
+        return
+    print("forecast: model run on", history.count, "hours of history")

@@ -12,7 +12,9 @@ gateway's database holds every reading, each once.
 For comparison it runs the same with one reading per message (`--single` readings per meter, packs of 1): the
 rate a gateway sees when each reading travels alone. Prints both rates in readings per second, counted from the
 first reading stored (the meters' boots left out) to the last, and their ratio.
-All processes share this machine's cores: the meters' own CPU (SenML encoding, CoAP) is in the figure.
+All processes share this machine's cores: the meters' own CPU (SenML encoding, CoAP) is in the figure. With
+--own-core the gateway has the first core to itself and the meters share the others, as when the gateway is a
+machine of its own: both rates are then the gateway's own limits.
 """
 
 import argparse
@@ -43,10 +45,12 @@ def backlog(readings: int) -> list[Reading]:
 
 
 def drain(root: Path, firmware: Path, meters: int, readings: int, pack: int,
-          heapsize: str = METER_HEAPSIZE) -> tuple[int, float, float]:
+          heapsize: str = METER_HEAPSIZE, own_core: bool = False) -> tuple[int, float, float]:
     """(readings stored, seconds from the boots, seconds from the first reading stored) for `meters` meters each
-    draining `readings` in packs of `pack`."""
-    gateway = Gateway(root / "gateway.db").start()
+    draining `readings` in packs of `pack`. own_core: the gateway runs on the first core, the meters on the others."""
+    cores = sorted(os.sched_getaffinity(0))
+    gateway_cores, meter_cores = (set(cores[:1]), set(cores[1:])) if own_core else (None, None)
+    gateway = Gateway(root / "gateway.db").start(cores=gateway_cores)
     try:
         table = signing_table(firmware)
         for number in range(meters):
@@ -62,7 +66,8 @@ def drain(root: Path, firmware: Path, meters: int, readings: int, pack: int,
             write_outbox(flash, identity, backlog(readings), pack)
         expected = meters * (readings + 1)
         started = time.monotonic()
-        processes = [start_meter(root / f"meter-{number}", firmware, heapsize) for number in range(meters)]
+        processes = [start_meter(root / f"meter-{number}", firmware, heapsize, cores=meter_cores)
+                     for number in range(meters)]
         deadline = started + 600
         count = 0
         first = None
@@ -93,13 +98,16 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=1440, help="backlog per meter (1440: a day at 1/min)")
     parser.add_argument("--single", type=int, default=240, help="readings per meter in the one-per-message run")
     parser.add_argument("--pack", type=int, default=32, help="readings per signed pack (the meter's pack_readings)")
+    parser.add_argument("--own-core", action="store_true",
+                        help="the gateway on a core of its own (as on its own machine in the field), the meters on "
+                             "the others")
     args = parser.parse_args()
     firmware = build_firmware(Path(tempfile.mkdtemp(prefix="catchup-fw-")) / "firmware")
     results = {}
     for name, readings, pack in (("batched", args.readings, args.pack), ("single", args.single, 1)):
         root = Path(tempfile.mkdtemp(prefix=f"catchup-{name}-"))
         try:
-            count, seconds, flowing = drain(root, firmware, args.meters, readings, pack)
+            count, seconds, flowing = drain(root, firmware, args.meters, readings, pack, own_core=args.own_core)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         results[name] = count / flowing

@@ -61,11 +61,12 @@ class Gateway:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def start(self, timeout_s: float = 30) -> "Gateway":
+    def start(self, timeout_s: float = 30, cores: set[int] | None = None) -> "Gateway":
+        """cores: the CPUs the gateway may run on (None: any)."""
         self.process = subprocess.Popen(
             [str(BIN / "enerlectra-edge"), "serve", "--db", str(self.db), "--coap-port", str(self.coap_port),
              "--http-port", str(self.http_port), "--host", self.host],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_on_cores(cores),
         )
         line = self.process.stdout.readline()
         if "enerlectra-edge:" not in line:
@@ -116,14 +117,20 @@ def provision_meter(gateway: Gateway, flash: Path, meter_id: str, phone: str = "
     return identity
 
 
+def _on_cores(cores: set[int] | None):
+    # Set in the child before exec, so that every thread it starts inherits it.
+    return None if cores is None else lambda: os.sched_setaffinity(0, cores)
+
+
 def start_meter(flash: Path, firmware: Path = DEFAULT_OUT, heapsize: str = METER_HEAPSIZE,
-                stdin=subprocess.DEVNULL) -> subprocess.Popen:
+                stdin=subprocess.DEVNULL, cores: set[int] | None = None) -> subprocess.Popen:
     """Boots the firmware in `firmware` with `flash` as the meter's flash (its working directory). The meter reads
-    keys from its console too: pass stdin=subprocess.PIPE to type them."""
+    keys from its console too: pass stdin=subprocess.PIPE to type them. cores: the CPUs it may run on."""
     env = dict(os.environ, MICROPYPATH=f"{firmware}:.frozen")
     return subprocess.Popen(
         [micropython(), "-X", f"heapsize={heapsize}", str(firmware / "main.py")],
         cwd=flash, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_on_cores(cores),
     )
 
 

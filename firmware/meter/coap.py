@@ -43,35 +43,23 @@ from os import urandom  # tokens must be unpredictable (RFC 7252 5.3.1); every p
 
 from micropython import const
 
-# Methods and response codes (RFC 7252 12.1, RFC 7959, RFC 8516): class << 5 | detail.
+# The methods and response codes the meter uses (RFC 7252 12.1, RFC 7959, RFC 8516): class << 5 | detail. Each
+# public name costs RAM for as long as the meter runs (an interned name and a module global): only those used.
 GET = const(1)
 POST = const(2)
 PUT = const(3)
-DELETE = const(4)
-CREATED = const(0x41)
-DELETED = const(0x42)
-VALID = const(0x43)
 CHANGED = const(0x44)
 CONTENT = const(0x45)
 CONTINUE = const(0x5F)
 BAD_REQUEST = const(0x80)
 UNAUTHORIZED = const(0x81)
-BAD_OPTION = const(0x82)
-FORBIDDEN = const(0x83)
 NOT_FOUND = const(0x84)
-METHOD_NOT_ALLOWED = const(0x85)
 REQUEST_ENTITY_INCOMPLETE = const(0x88)
-REQUEST_ENTITY_TOO_LARGE = const(0x8D)
 UNSUPPORTED_CONTENT_FORMAT = const(0x8F)
-TOO_MANY_REQUESTS = const(0x9D)
-INTERNAL_SERVER_ERROR = const(0xA0)
 SERVICE_UNAVAILABLE = const(0xA3)
 
-# Content-Formats the meter uses (IANA CoAP Content-Formats registry).
-FORMAT_TEXT = const(0)
+# The Content-Format of the meter's signed readings (IANA CoAP Content-Formats registry).
 FORMAT_COSE_SIGN1 = const(18)
-FORMAT_CBOR = const(60)
-FORMAT_SENML_CBOR = const(112)
 
 _TOKEN_LENGTH = const(8)  # 64 random bits: an off-path attacker cannot guess a live token
 # Room for header, token, options and payload marker on top of one block: 1024 + 128 = 1152 bytes,

@@ -38,7 +38,8 @@ RECORD_SIZE = const(28)
 NO_FORECAST = const(0xFFFFFFFF)
 
 _PAYLOAD_AT = const(48)  # room for the longest head: COSE_Sign1 with a 32-byte kid (45 bytes)
-_READING_BYTES_MAX = const(106)  # every field at 5 bytes and the forecast record (105)
+_READING_BYTES_MAX = const(84)  # every record, energy_out too, each value and the time offset at 5 bytes
+_FORECAST_BYTES_MAX = const(21)  # the newest reading's forecast record
 _TRAILER_BYTES = const(66)  # the signature as a 64-byte string
 # {n: "seq", v: ... : maps are canonical (keys n 0, u 1, v 2, t 6, bn -2, bt -3, bu -4). The first record carries
 # the base unit "Wh", so records in Wh omit their own unit; power ("W") and the forecast ("s") keep theirs.
@@ -91,7 +92,8 @@ class Packer:
         self._table_on = False
         self.readings_max = readings_max
         self._base_name = ("urn:dev:kid:" + hexlify(kid).decode() + ":").encode()
-        size = _PAYLOAD_AT + 8 + len(self._base_name) + 12 + readings_max * _READING_BYTES_MAX + _TRAILER_BYTES
+        size = (_PAYLOAD_AT + 8 + len(self._base_name) + 12 + readings_max * _READING_BYTES_MAX + _FORECAST_BYTES_MAX
+                + _TRAILER_BYTES)
         self.view = memoryview(bytearray(size))
 
     def _senml(self, records, count):
@@ -101,8 +103,7 @@ class Packer:
         view = self.view
         optional = 0  # records beyond the four every reading has: energy_out when not 0, the forecast
         for index in range(count):
-            at = index * RECORD_SIZE
-            if struct.unpack_from("<I", records, at + 12)[0]:
+            if struct.unpack_from("<I", records, index * RECORD_SIZE + 12)[0]:
                 optional += 1
         if struct.unpack_from("<I", records, (count - 1) * RECORD_SIZE + 24)[0] != NO_FORECAST:
             optional += 1  # a pack carries the newest reading's forecast only (docs/senml.md)

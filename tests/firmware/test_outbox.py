@@ -55,6 +55,9 @@ def test_packs_are_the_bytes_the_gateways_reference_encoder_signs(micropython):
         [reading(7)],
         [reading(seq, 3600 * seq if seq % 2 else None) for seq in range(1, 33)],  # the newest without a forecast
         [reading(seq, 3600 * seq if seq % 2 else None) for seq in range(1, 32)],  # the newest with one
+        # The largest pack the buffer must hold: every value and time offset at 5 bytes, energy_out and a forecast.
+        [Reading(0 if seq == 2**32 - 32 else 2**32 - 1, seq, 2**32 - 1, 2**32 - 1, 2**32 - 1, 2**32 - 1, 2**32 - 2)
+         for seq in range(2**32 - 32, 2**32)],
         # A clock set back between readings: a negative time offset; large values: 5-byte CBOR heads.
         [reading(1), Reading(1_789_999_000, 2, 2**32 - 1, 7, 2**31, 0), Reading(1_789_999_000, 3, 2**32 - 1, 7, 0, 0)],
     ]

@@ -15,19 +15,14 @@ from edge.ledger.limits import LOOKUP_PARAMETERS_MAX
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[sqlite3.Cursor]:
+def _cursor(engine: Engine) -> Iterator[tuple[sqlite3.Connection, sqlite3.Cursor]]:
+    # A pooled connection's DB-API connection and a cursor on it, both given back on the way out.
     connection = engine.raw_connection()
     try:
         database: sqlite3.Connection = connection.driver_connection
         cursor = database.cursor()
         try:
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                database.rollback()
-                raise
-            database.commit()
+            yield database, cursor
         finally:
             cursor.close()
     finally:
@@ -35,21 +30,25 @@ def write_transaction(engine: Engine) -> Iterator[sqlite3.Cursor]:
 
 
 @contextmanager
-def read_snapshot(engine: Engine) -> Iterator[sqlite3.Cursor]:
-    connection = engine.raw_connection()
-    try:
-        database: sqlite3.Connection = connection.driver_connection
-        cursor = database.cursor()
+def write_transaction(engine: Engine) -> Iterator[sqlite3.Cursor]:
+    with _cursor(engine) as (database, cursor):
+        cursor.execute("BEGIN IMMEDIATE")
         try:
-            cursor.execute("BEGIN")
-            try:
-                yield cursor
-            finally:
-                database.rollback()
+            yield cursor
+        except BaseException:
+            database.rollback()
+            raise
+        database.commit()
+
+
+@contextmanager
+def read_snapshot(engine: Engine) -> Iterator[sqlite3.Cursor]:
+    with _cursor(engine) as (database, cursor):
+        cursor.execute("BEGIN")
+        try:
+            yield cursor
         finally:
-            cursor.close()
-    finally:
-        connection.close()
+            database.rollback()
 
 
 def chunks(values: Iterable, size: int = LOOKUP_PARAMETERS_MAX) -> Iterator[list]:

@@ -49,6 +49,8 @@ def drain(root: Path, firmware: Path, meters: int, readings: int, pack: int,
     """(readings stored, seconds from the boots, seconds from the first reading stored) for `meters` meters each
     draining `readings` in packs of `pack`. own_core: the gateway runs on the first core, the meters on the others."""
     cores = sorted(os.sched_getaffinity(0))
+    if own_core and len(cores) < 2:
+        raise SystemExit("--own-core needs at least two cores")
     gateway_cores, meter_cores = (set(cores[:1]), set(cores[1:])) if own_core else (None, None)
     gateway = Gateway(root / "gateway.db").start(cores=gateway_cores)
     try:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tools.bisection import smallest_passing
 from tools.firmware_build import micropython
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,15 +71,10 @@ def run(code: str, heap_bytes: int, path: str, folder: Path) -> subprocess.Compl
 
 def smallest_heap(code: str, path: str, folder: Path, low: int = 2048, high: int = HEAP_BUDGET) -> int | None:
     """The smallest heap (to 256 bytes) in which `code` runs, or None if not even in `high`."""
-    if run(code, high, path, folder).returncode != 0:
-        return None
-    while high - low > 256:
-        middle = (low + high) // 2
-        if run(code, middle, path, folder).returncode == 0:
-            high = middle
-        else:
-            low = middle
-    return high
+    def works(heap: int) -> bool:
+        return run(code, heap, path, folder).returncode == 0
+
+    return smallest_passing(works, low, high, step=256) if works(high) else None
 
 
 def compile_mpy(folder: Path) -> Path:

@@ -26,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tools.bisection import smallest_passing
 from tools.cluster import Gateway
 from tools.firmware_build import build, micropython, mpy_cross
 from tools.provision import new_identity, register_over_http
@@ -144,15 +145,10 @@ def prepare_flash(firmware: Path, flash: Path) -> None:
 def smallest_heap_kb(meter: Meter, firmware: Path, flash: Path, sends: int, pack: int, sign: str = SIGN_ENCODED,
                      low_kb: int = 8, high_kb: int = 160) -> int | None:
     """Bisects the heap size (KB) in which `sends` packs of `pack` readings are all acknowledged."""
-    if not sent_ok(meter.send(firmware, flash, high_kb, sends, pack, sign), sends):
-        return None
-    while high_kb - low_kb > 1:
-        middle = (low_kb + high_kb) // 2
-        if sent_ok(meter.send(firmware, flash, middle, sends, pack, sign), sends):
-            high_kb = middle
-        else:
-            low_kb = middle
-    return high_kb
+    def works(heap_kb: int) -> bool:
+        return sent_ok(meter.send(firmware, flash, heap_kb, sends, pack, sign), sends)
+
+    return smallest_passing(works, low_kb, high_kb) if works(high_kb) else None
 
 
 def largest_pack(meter: Meter, firmware: Path, flash: Path, heap_kb: int, sign: str = SIGN_ENCODED) -> int:

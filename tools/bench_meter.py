@@ -36,6 +36,7 @@ from edge.app import open_database
 from edge.grants import issue_grant
 from edge.identity import load_or_create_gateway_key
 from enerlectra.senml import Reading
+from tools.bisection import smallest_passing
 from tools.cluster import Gateway, build_firmware, start_meter
 from tools.firmware_build import micropython
 from tools.outbox_image import write_outbox
@@ -138,14 +139,9 @@ def heap(gateway: Gateway, firmware: Path, root: Path) -> None:
     if not ok:
         raise RuntimeError(f"the scenario fails even at {high} KB:\n{output[-3000:]}")
     in_use = re.search(r"heap: (\d+) bytes used", output)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if works(middle)[0]:
-            high = middle
-        else:
-            low = middle
+    smallest = smallest_passing(lambda heap_kb: works(heap_kb)[0], low, high)
     engine.dispose()
-    print(f"heap: the whole firmware runs every phase in {high} KB (bisected; fails at {low} KB); "
+    print(f"heap: the whole firmware runs every phase in {smallest} KB (bisected; fails at {smallest - 1} KB); "
           f"{int(in_use.group(1)) // 1024 if in_use else '?'} KB in use after boot")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
+from tools.bisection import smallest_passing
 from tools.firmware_build import micropython
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,15 +93,12 @@ def run_micropython(code: str, path: Path, cwd: Path, heap_kb: int = 1024) -> su
 
 def smallest_heap_kb(code: str, path: Path, cwd: Path, low_kb: int = 8, high_kb: int = 128) -> int:
     """Bisects the heap size; fragmentation makes success not quite monotonic, so this is an estimate."""
-    if run_micropython(code, path, cwd, high_kb).returncode != 0:
+    def works(heap_kb: int) -> bool:
+        return run_micropython(code, path, cwd, heap_kb).returncode == 0
+
+    if not works(high_kb):
         raise SystemExit(f"signing fails even with a {high_kb} KB heap")
-    while high_kb - low_kb > 1:
-        middle = (low_kb + high_kb) // 2
-        if run_micropython(code, path, cwd, middle).returncode == 0:
-            high_kb = middle
-        else:
-            low_kb = middle
-    return high_kb
+    return smallest_passing(works, low_kb, high_kb)
 
 
 def compile_mpy(out: Path) -> Path:

@@ -5,9 +5,11 @@
 Writes `<out>/meter/*.mpy` and copies `main.py` (MicroPython runs main.py from source at boot) and any data
 files. Prints the total deployed size.
 
-The .mpy files carry no source line numbers (mpy-cross -X no-source-lines) and short source names
-(meter/<module>.py): a loaded module keeps both in RAM, ~2 KB for the whole firmware. Tracebacks then name the
-functions but not the lines; --line-numbers builds them in for debugging.
+The .mpy files carry no source line numbers (mpy-cross -X no-source-lines), and as source name the module's own
+name (`downlink`), which the meter interns anyway: a loaded module keeps both in RAM (~2 KB for the whole firmware;
+a name of its own, such as meter/downlink.py, costs an interned string more per module, for as long as the meter
+runs). Tracebacks then name the module and function but not the line; --line-numbers builds lines and paths in for
+debugging.
 """
 
 import argparse
@@ -53,8 +55,8 @@ def build(out: Path = DEFAULT_OUT, line_numbers: bool = False) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.suffix == ".py" and relative.parts[0] == "meter":
             target = target.with_suffix(".mpy")
-            options = [] if line_numbers else ["-X", "no-source-lines"]
-            subprocess.run([mpy_cross(), *options, "-s", relative.as_posix(), "-o", str(target), str(source)],
+            options = ["-s", relative.as_posix()] if line_numbers else ["-X", "no-source-lines", "-s", source.stem]
+            subprocess.run([mpy_cross(), *options, "-o", str(target), str(source)],
                            check=True)
         else:
             shutil.copy2(source, target)

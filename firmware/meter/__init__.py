@@ -9,3 +9,9 @@ def unload(name):
     package = sys.modules.get("meter")
     if package is not None and name in package.__dict__:
         delattr(package, name)
+
+
+class Settings:
+    # The meter's settings, filled in by meter/config.py. Defined here, in the package that stays loaded: an
+    # instance of a class of config.py would keep all of config.py's code in RAM for as long as the meter runs.
+    pass

@@ -1,8 +1,8 @@
 """The meter's identity and settings, from `config.json` on flash (written by tools/provision.py).
 
-load(path) -> Config; raises ValueError naming the first missing or invalid field, so a bad file is reported
+load(path) -> meter.Settings; raises ValueError naming the first missing or invalid field, so a bad file is reported
 on the console instead of the meter running with a wrong identity.
-recover(path, backup) -> Config or None: load(path); when that works, the file is also kept as `backup`
+recover(path, backup) -> meter.Settings or None: load(path); when that works, the file is also kept as `backup`
 (config.bak); when it does not, the backup is loaded and copied back over the damaged file. None when both
 are unusable (the caller waits for a new provisioning).
 
@@ -15,7 +15,7 @@ integers in _INTEGERS (docs/meter.md explains each).
 import json
 from binascii import unhexlify
 
-from meter import flash
+from meter import Settings, flash
 
 # name: (default, lowest allowed). All non-negative integers.
 _INTEGERS = {
@@ -53,31 +53,33 @@ def _hex(fields, name, size, required):
     return raw
 
 
-class Config:
-    def __init__(self, fields):
-        for name in ("meter_id", "kid", "seed", "gateway"):
-            if name not in fields:
-                raise ValueError("config: missing " + name)
-        self.meter_id = str(fields["meter_id"])
-        self.kid = _hex(fields, "kid", 0, True)
-        self.seed = _hex(fields, "seed", 32, True)
-        if not 0 < len(self.kid) <= 32:
-            raise ValueError("config: kid must be 1..32 bytes")
-        self.gateway_key = _hex(fields, "gateway_key", 32, False)
-        self.openpaygo_key = _hex(fields, "openpaygo_key", 16, False)
-        self.gateway = str(fields["gateway"])
-        self.wifi_ssid = fields.get("wifi_ssid")
-        self.wifi_password = fields.get("wifi_password")
-        for name in _INTEGERS:
-            default, lowest = _INTEGERS[name]
-            value = fields.get(name, default)
-            if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
-                raise ValueError("config: %s must be an integer >= %d" % (name, lowest))
-            setattr(self, name, value)
-        if self.pack_readings > 128 or self.max_retransmit > 8:
-            raise ValueError("config: pack_readings must be <= 128 and max_retransmit <= 8")
-        if self.outbox_readings_max < 4 * self.pack_readings:
-            raise ValueError("config: outbox_readings_max must be at least 4 packs")
+def parse(fields):
+    """The Settings in `fields` (config.json's object), checked."""
+    for name in ("meter_id", "kid", "seed", "gateway"):
+        if name not in fields:
+            raise ValueError("config: missing " + name)
+    settings = Settings()
+    settings.meter_id = str(fields["meter_id"])
+    settings.kid = _hex(fields, "kid", 0, True)
+    settings.seed = _hex(fields, "seed", 32, True)
+    if not 0 < len(settings.kid) <= 32:
+        raise ValueError("config: kid must be 1..32 bytes")
+    settings.gateway_key = _hex(fields, "gateway_key", 32, False)
+    settings.openpaygo_key = _hex(fields, "openpaygo_key", 16, False)
+    settings.gateway = str(fields["gateway"])
+    settings.wifi_ssid = fields.get("wifi_ssid")
+    settings.wifi_password = fields.get("wifi_password")
+    for name in _INTEGERS:
+        default, lowest = _INTEGERS[name]
+        value = fields.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
+            raise ValueError("config: %s must be an integer >= %d" % (name, lowest))
+        setattr(settings, name, value)
+    if settings.pack_readings > 128 or settings.max_retransmit > 8:
+        raise ValueError("config: pack_readings must be <= 128 and max_retransmit <= 8")
+    if settings.outbox_readings_max < 4 * settings.pack_readings:
+        raise ValueError("config: outbox_readings_max must be at least 4 packs")
+    return settings
 
 
 def load(path="config.json"):
@@ -90,7 +92,7 @@ def load(path="config.json"):
         raise ValueError("config: " + path + " is not JSON")
     if not isinstance(fields, dict):
         raise ValueError("config: must be a JSON object")
-    return Config(fields)
+    return parse(fields)
 
 
 def recover(path="config.json", backup="config.bak"):

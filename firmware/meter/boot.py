@@ -54,7 +54,7 @@ def _restore(device, model_path):
     outbox_fix.recover(device.outbox)
     if not found and not st.lost:
         st.credit_wh = settings.credit_wh
-        print("state: new meter; credit", st.credit_wh, "Wh")
+        print("state: new meter; credit %d Wh" % st.credit_wh)
     elif not found:
         newest = outbox_fix.newest(device.outbox)
         if newest is None:
@@ -64,7 +64,7 @@ def _restore(device, model_path):
             st.pulses = (energy_wh * board.imp_per_kwh + 999) // 1000
             st.charged_wh = energy_wh
             st.credit_wh = newest[5]
-            print("state: lost; restored from reading", st.seq, "credit", st.credit_wh, "Wh")
+            print("state: lost; restored from reading %d credit %d Wh" % (st.seq, st.credit_wh))
         # Grants and tokens applied before cannot be told from new ones any more: see meter/state.py.
         st.grant_resync = True
         st.token_resync = True
@@ -76,7 +76,7 @@ def _restore(device, model_path):
         st.charged_wh = energy_wh
         st.pulses = (energy_wh * board.imp_per_kwh + 999) // 1000
         st.time_s = max(st.time_s, newest[0])
-        print("state: behind the outbox; counters taken from reading", newest[1])
+        print("state: behind the outbox; counters taken from reading %d" % newest[1])
     st.seq = max(st.seq, device.outbox.last_seq)
     device.pulses_base = st.pulses
     device.save()
@@ -105,7 +105,7 @@ def _restore_history(device, model_path):
     # The hour in progress goes on; its energy counted before the reboot counts (the counter is persisted).
     device.hour = (started, min(start_wh, device.energy_wh()))
     device._hour_restored = True
-    print("forecast: history of", history.count, "hours restored")
+    print("forecast: history of %d hours restored" % history.count)
     device._model_due = True  # in the main loop, not in the boot's heap
 
 
@@ -143,22 +143,23 @@ def start():
     from meter import device as device_module
 
     device = device_module.Device(settings, board, table_path)
-    print("enerlectra meter", settings.meter_id, "booted; firmware", VERSION, "board", board.name, "gateway",
-          settings.gateway, settings.port)
-    print("signing table", "built" if built else "ready", "in", table_ms, "ms")
+    print("enerlectra meter %s booted; firmware %s board %s gateway %s %d" % (settings.meter_id, VERSION, board.name,
+                                                                              settings.gateway, settings.port))
+    print(("signing table built in %d ms" if built else "signing table ready in %d ms") % table_ms)
     _restore(device, model_path)
     unload("outbox_fix")
     st = device.state
     if device.clock.now_s() < st.time_s:
         device.clock.set(st.time_s)
-        print("clock: behind the last known time; set to", st.time_s)
+        print("clock: behind the last known time; set to %d" % st.time_s)
     board.relay.set(not st.relay_open)
     device.level = device.account.level()
     device.update_forecast(device.clock.now_s())  # the restored history's naive forecast until the model runs
-    print("credit", st.credit_wh, "Wh; relay", "off;" if st.relay_open else "on;", device_module.ALERTS[device.level])
-    print("outbox:", device.outbox.count, "readings in", device.outbox.packs, "packs")
+    relay = "off" if st.relay_open else "on"
+    print("credit %d Wh; relay %s; %s" % (st.credit_wh, relay, device_module.ALERTS[device.level]))
+    print("outbox: %d readings in %d packs" % (device.outbox.count, device.outbox.packs))
     gc.collect()
-    print("heap:", gc.mem_alloc(), "bytes used,", gc.mem_free(), "free")
+    print("heap: %d bytes used, %d free" % (gc.mem_alloc(), gc.mem_free()))
     board.connect(settings)
     device.booted_ms = device.clock.ticks_ms()
     device.last_energy = (device.energy_wh(), device.clock.now_s())

@@ -105,7 +105,7 @@ def recover(path="config.json", backup="config.bak"):
         except ValueError as backup_err:
             print(backup_err)
             return None
-        print("config: restored", path, "from", backup)
+        print("config: restored %s from %s" % (path, backup))
         flash.write_atomic(path, flash.read(backup))
         return settings
     data = flash.read(path)

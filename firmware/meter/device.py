@@ -91,8 +91,8 @@ class Device:
             gc.collect()  # while little is live: the phases above leave their garbage behind
             self.clock.sleep_ms(settings.tick_ms, self._key_waiting)
         self.save()
-        print("meter stopped after", self.readings, "readings; outbox holds", self.outbox.count, "readings in",
-              self.outbox.packs, "packs")
+        counts = (self.readings, self.outbox.count, self.outbox.packs)
+        print("meter stopped after %d readings; outbox holds %d readings in %d packs" % counts)
         self.board.finish()
 
     def pulses(self):
@@ -163,12 +163,13 @@ class Device:
         st = self.state
         if self.account.update_relay():
             self.board.relay.set(not st.relay_open)
-            print("relay off: credit used up," if st.relay_open else "relay on: credit restored,", st.credit_wh, "Wh")
+            line = "relay off: credit used up, %d Wh" if st.relay_open else "relay on: credit restored, %d Wh"
+            print(line % st.credit_wh)
             self.save()
         level = self.account.level()
         if level != self.level:
             self.level = level
-            print(ALERTS[level] + ",", st.credit_wh, "Wh left")
+            print("%s, %d Wh left" % (ALERTS[level], st.credit_wh))
 
     def enter_token(self, token, now):
         gc.collect()
@@ -210,13 +211,13 @@ class Device:
                                depletion_s)
         except OSError as err:
             # The next reading carries the cumulative counters: energy totals stay whole.
-            print("flash full: reading", st.seq, "not stored:", repr(err))
+            print("flash full: reading %d not stored: %r" % (st.seq, err))
         self.save()
         self.outbox.packer.release()  # a full pack was signed, or a merge re-signed one
         self.readings += 1
         interval = self.settings.interval_s
         self.next_reading_s = (now // interval + 1) * interval
-        print("reading seq", st.seq, "energy", energy_wh, "Wh power", self.power_w, "W credit", st.credit_wh, "Wh")
+        print("reading seq %d energy %d Wh power %d W credit %d Wh" % (st.seq, energy_wh, self.power_w, st.credit_wh))
 
     def network(self, probe):
         """One phase with the gateway: close and sign what is open (while it answers), send, then check downlinks."""
@@ -325,6 +326,6 @@ class Device:
         level = depletion.alert_level(hours, self.forecast_level)
         if level != self.forecast_level:
             self.forecast_level = level
-            print("forecast: alert " + depletion.ALERT_TEXT[level] + ",",
-                  "%d h left" % hours if hours is not None else "no forecast")
+            print("forecast: alert %s, %s" % (depletion.ALERT_TEXT[level],
+                                             "no forecast" if hours is None else "%d h left" % hours))
         return hours

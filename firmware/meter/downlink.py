@@ -141,7 +141,7 @@ def apply(device, downlinks):
             if nonce is not None:
                 now_s = time_now(payload, settings.gateway_key, settings.kid, nonce)
                 if device.clock.set(now_s):
-                    print("time set to", now_s, "by the gateway")
+                    print("time set to %d by the gateway" % now_s)
                 continue
             items = grants(payload)
         except ValueError as err:
@@ -149,7 +149,7 @@ def apply(device, downlinks):
             continue
         if not items and st.grant_resync:
             st.grant_resync = False
-            print("grants: in step with the gateway again at grant", st.grant_id)
+            print("grants: in step with the gateway again at grant %d" % st.grant_id)
         for message in items:
             try:
                 grant_id, credit_wh = grant(message, settings.gateway_key, settings.kid)
@@ -157,12 +157,12 @@ def apply(device, downlinks):
                 print("grant rejected:", err)
                 continue
             if grant_id <= st.grant_id:
-                print("grant", grant_id, "ignored: already applied")
+                print("grant %d ignored: already applied" % grant_id)
                 continue
             st.grant_id = grant_id
             if st.grant_resync:
-                print("grant", grant_id, "skipped: the state was lost and it may have been applied")
+                print("grant %d skipped: the state was lost and it may have been applied" % grant_id)
                 continue
             device.account.top_up(credit_wh)
-            print("grant", grant_id, "applied: +%d Wh, credit %d Wh" % (credit_wh, st.credit_wh))
+            print("grant %d applied: +%d Wh, credit %d Wh" % (grant_id, credit_wh, st.credit_wh))
             device.screen.note("TOP UP +" + display.kwh(credit_wh)[:-2] + "kWh", device.clock.now_s() + 15)

@@ -60,7 +60,7 @@ class Slots:
                         best = (generation, index, body)
                     continue
             self.corrupt += 1
-            print("flash:", self.paths[index], "is corrupt; ignored")
+            print("flash: %s is corrupt; ignored" % self.paths[index])
         if best is None:
             return None
         self.generation = best[0]

@@ -287,4 +287,4 @@ def hour_ended(device, record):
     except (OSError, ValueError, MemoryError) as err:
         print("forecast: model not run (naive forecast):", repr(err))
         return
-    print("forecast: model run on", history.count, "hours of history")
+    print("forecast: model run on %d hours of history" % history.count)

@@ -32,7 +32,7 @@ def _offline(device):
     device.backoff_s = min(max(settings.interval_s, 2 * device.backoff_s), settings.backoff_max_s)
     wait_s = device.backoff_s + os.urandom(1)[0] * device.backoff_s // 2560  # up to 10% jitter: no stampede
     device.next_attempt_s = device.clock.now_s() + wait_s
-    print("gateway offline: next attempt in", wait_s, "s;", device.outbox.count, "readings queued")
+    print("gateway offline: next attempt in %d s; %d readings queued" % (wait_s, device.outbox.count))
 
 
 def _request(device, client, method, path, payload=b"", content_format=None, query=None):
@@ -77,10 +77,10 @@ def _deliver(device, client):
         if code == coap.CHANGED:
             box.remove(name)
             acked += count
-            print("acked seq", last_seq, "readings", count)
+            print("acked seq %d readings %d" % (last_seq, count))
         elif code == _CONFLICT:
             seq = _last_accepted(payload)
-            print("gateway has readings up to seq", seq, "- dropping them from pack", name)
+            print("gateway has readings up to seq %d - dropping them from pack %s" % (seq, name))
             if seq is None:
                 box.remove(name)
             else:

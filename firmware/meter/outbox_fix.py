@@ -41,7 +41,7 @@ def recover(box):
             _move_bad(box, name, "is corrupt")
             continue
         if struct.unpack_from("<I", box.scratch, HEADER_SIZE + 4)[0] <= last:
-            print("outbox: removing", name, "left over from an interrupted merge")
+            print("outbox: removing %s left over from an interrupted merge" % name)
             flash.remove(box.path(name))
             continue
         last = struct.unpack_from(HEADER, box.scratch)[4]
@@ -53,7 +53,7 @@ def recover(box):
     for offset in range(0, len(data) - SLOT_SIZE + 1, SLOT_SIZE):
         record = data[offset : offset + RECORD_SIZE]
         if struct.unpack_from("<I", data, offset + RECORD_SIZE)[0] != crc32(record):
-            print("outbox: open record", offset // SLOT_SIZE, "is torn or corrupt; skipped")
+            print("outbox: open record %d is torn or corrupt; skipped" % (offset // SLOT_SIZE))
             continue
         seq = struct.unpack_from("<I", record, 4)[0]
         if seq <= box.last_seq or kept == box.pack_max:
@@ -62,7 +62,7 @@ def recover(box):
         kept += 1
         box.last_seq = seq
     if len(data) % SLOT_SIZE:
-        print("outbox: open file ends in", len(data) % SLOT_SIZE, "bytes of a torn record; dropped")
+        print("outbox: open file ends in %d bytes of a torn record; dropped" % (len(data) % SLOT_SIZE))
     box.open_count = kept
     box.count += kept
     if kept * SLOT_SIZE != len(data):
@@ -88,7 +88,7 @@ def newest(box):
 
 
 def _move_bad(box, name, why):
-    print("outbox: pack", name, why, "- moved to", box.path("bad"))
+    print("outbox: pack %s %s - moved to %s" % (name, why, box.path("bad")))
     try:
         os.rename(box.path(name), box.path("bad"))
     except OSError:
@@ -177,5 +177,5 @@ def merge(box):
     box.packs -= 1
     box.count -= total - kept
     box.merged += total - kept
-    print("outbox: merged packs", first, "and", second, "keeping", kept, "of", total, "readings")
+    print("outbox: merged packs %s and %s keeping %d of %d readings" % (first, second, kept, total))
     return True

@@ -247,5 +247,5 @@ class Board:
         sys.exit(3)  # the process ends; whoever runs the virtual board decides whether to boot it again
 
     def finish(self):
-        print("sim: load", self.load.energy_mj, "mJ", self.load.pulses, "pulses",
-              self.pulses.rejected, "bounces rejected")
+        print("sim: load %d mJ %d pulses %d bounces rejected" % (self.load.energy_mj, self.load.pulses,
+                                                                 self.pulses.rejected))

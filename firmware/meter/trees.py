@@ -160,14 +160,16 @@ def load(path):
         raise ValueError("model too large")
     # Soft voting keeps each class's proportion as the float32 the C computes (uint8 / 255.0f).
     proportions = n_classes and leaf_bits
-    nodes = array("h", bytes(8 * n_nodes))
-    roots = array("h", bytes(2 * n_roots))
+    # Every item is written below (the counts are checked at the end). array(code, range(n)) is allocated once;
+    # array(code, bytes(size)) would need a temporary of the same size beside it, in a heap with little room.
+    nodes = array("h", range(4 * n_nodes))
+    roots = array("h", range(n_roots))
     if not n_classes:
-        leaves = array("f", bytes(4 * n_leaves))
+        leaves = array("f", range(n_leaves))
     elif proportions:
-        leaves = array("f", bytes(4 * n_leaves * n_classes))
+        leaves = array("f", range(n_leaves * n_classes))
     else:
-        leaves = array("B", bytes(n_leaves))
+        leaves = bytearray(n_leaves)
     leaf_index = root_index = node_index = 0
     with open(path) as stream:
         for line in stream:

@@ -16,12 +16,15 @@ Board(spec, settings) offers what meter/hal.py describes, from board.json (hardw
 - `sim.flash`: {"image": file, "blocks": n, "block_size": 512} mounts a LittleFS image (the ESP32's file
   system, with a real size limit) as the meter's data folder; the table, config and board files stay outside.
 finish() prints what the simulation measured: the load's energy, pulses made and bounces rejected.
+
+RAM: the board is one object that plays each part itself (clock, pulse LED pin, relay pin, load, screen, keys):
+every class and every attribute name costs the meter RAM for as long as it runs, and this board stands in for
+hardware, not for firmware. The CT's simulated ADC is meter/simct.py, loaded only for a board with a CT.
 """
 
 import os
 import sys
 import time
-from math import sin
 
 import framebuf
 from micropython import const
@@ -37,28 +40,88 @@ def _absolute(path):
     return os.getcwd().rstrip("/") + "/" + path
 
 
-class Pin:
-    def __init__(self):
-        self.handler = None
-        self.level = 0
-
-    def irq(self, handler=None, trigger=None):
-        self.handler = handler
-
-    def value(self, level=None):
-        if level is None:
-            return self.level
-        self.level = level
-
-
-class Clock:
-    def __init__(self, start_s, speed):
-        self.speed = speed
-        self._start_s = start_s
-        self._ms = 0  # virtual ms since boot
+class Board:
+    def __init__(self, spec, settings=None):
+        sim = spec.get("sim", {})
+        self.name = spec.get("name", "virtual")
+        # The clock: virtual ms since boot.
+        self.clock = self
+        self.speed = sim.get("speed", 1)
+        self._start_s = sim.get("start_s") or int(time.time())
+        self._ms = 0
         self._real_start = time.ticks_ms()
         self._set = False
-        self.load = None
+        # The household's load: integrated in mJ, a pulse for every _mj_per_pulse.
+        pulse = spec.get("pulse", {})
+        self.imp_per_kwh = pulse.get("imp_per_kwh", 1000)
+        load = sim.get("load", {})
+        self._profile = load.get("profile_w") or [settings.sim_power_w if settings else 0]
+        self._step_ms = load.get("step_s", 3600) * 1000
+        self._mj_per_pulse = _MJ_PER_KWH // self.imp_per_kwh
+        self._bounce_every = load.get("bounce_every", 0)
+        self._mj = 0  # since the last pulse
+        self.energy_mj = 0
+        self.pulses_made = 0
+        # The pulse LED's pin (this board: irq) and the relay's (this board: value).
+        self._edge = None
+        self.pulses = hal.PulseCounter(self, self.pulse_ticks, pulse.get("debounce_ms", 20))
+        self.relay = hal.Relay(self, spec.get("relay", {}).get("active_high", True))
+        self.ct = None
+        ct = spec.get("ct")
+        if ct:
+            from meter import ct as current
+            from meter import simct
+
+            scale, volts = ct.get("milliamps_per_count", 10), ct.get("volts", 230)
+            self.ct = current.CurrentSensor(simct.ADC(self, scale, volts), scale, volts, 200)
+        # The screen.
+        self.screen = self
+        self.fb = framebuf.FrameBuffer(bytearray(1024), 128, 64, framebuf.MONO_VLSB)
+        self._dump_path = _absolute(sim.get("display_dump"))
+        self._log = sim.get("screen_log", 0)
+        self.frames = 0
+        # The keys: [seconds after boot, "keys"] typed at those virtual times.
+        self.keys = self
+        self._script = sorted(sim.get("keys", []))
+        self._pending = ""
+        if sim.get("flash"):
+            from meter import simflash
+
+            simflash.mount(sim["flash"], _absolute(sim["flash"]["image"]))
+
+    # --- the clock ---------------------------------------------------------------------------------------
+
+    def _advance(self, target):
+        # Runs the load up to virtual ms `target`: its pulses reach the counter at their own times.
+        t = self._ms
+        step = self._step_ms
+        profile = self._profile
+        while t < target:
+            absolute = self._start_s * 1000 + t
+            end = min(target, t + step - absolute % step)
+            power = profile[absolute // step % len(profile)] if self.relay.closed else 0
+            if power > 0:
+                while True:
+                    dt = (self._mj_per_pulse - self._mj + power - 1) // power  # ms to the next pulse
+                    if t + dt > end:
+                        break
+                    t += dt
+                    self._mj += power * dt - self._mj_per_pulse
+                    self.energy_mj += power * dt
+                    self._pulse(t)
+                self._mj += power * (end - t)
+                self.energy_mj += power * (end - t)
+            t = end
+        self._ms = target
+
+    def _pulse(self, t):
+        self._ms = t
+        self.pulses_made += 1
+        self._edge(self)
+        if self._bounce_every and self.pulses_made % self._bounce_every == 0:
+            self._ms = t + 2
+            self._edge(self)
+            self._ms = t
 
     def _catch_up(self):
         if self.speed:
@@ -66,24 +129,14 @@ class Clock:
             if target > self._ms:
                 self._advance(target)
 
-    def _advance(self, target):
-        if self.load is not None:
-            self.load.run(self, target)
-        self._ms = target
-
     def pulse_ticks(self):
         return self._ms  # the unix port's ticks period is 2^62: no wrap in any simulation
-
-    def uptime_s(self):
-        return self._ms // 1000
 
     def now_s(self):
         self._catch_up()
         return self._start_s + self._ms // 1000
 
     def set(self, unix_s):
-        # At real-time speed the gateway's clock rules. A simulated clock running at another speed takes only a
-        # first setting that moves it forward: the gateway's real clock would pull simulated time back.
         if self.speed != 1 and (self._set or unix_s < self.now_s()):
             return False
         self._catch_up()
@@ -104,80 +157,26 @@ class Clock:
             time.sleep_ms(max(1, min(50, (end - self._ms) // self.speed)))
             self._catch_up()
 
-
-class Load:
-    def __init__(self, profile_w, step_s, imp_per_kwh, pin, relay, bounce_every):
-        self._profile = profile_w
-        self._step_ms = step_s * 1000
-        self._mj_per_pulse = _MJ_PER_KWH // imp_per_kwh
-        self._pin = pin
-        self._relay = relay
-        self._bounce_every = bounce_every
-        self._mj = 0  # since the last pulse
-        self.energy_mj = 0
-        self.pulses = 0
-
-    def power_w(self, clock):
-        if not self._relay.closed:
+    def power_w(self):
+        """The load's power now (W): what the simulated CT measures."""
+        if not self.relay.closed:
             return 0
-        return self._profile[(clock._start_s * 1000 + clock._ms) // self._step_ms % len(self._profile)]
+        return self._profile[(self._start_s * 1000 + self._ms) // self._step_ms % len(self._profile)]
 
-    def run(self, clock, target):
-        t = clock._ms
-        step = self._step_ms
-        while t < target:
-            absolute = clock._start_s * 1000 + t
-            end = min(target, t + step - absolute % step)
-            power = self._profile[absolute // step % len(self._profile)] if self._relay.closed else 0
-            if power > 0:
-                while True:
-                    dt = (self._mj_per_pulse - self._mj + power - 1) // power  # ms to the next pulse
-                    if t + dt > end:
-                        break
-                    t += dt
-                    self._mj += power * dt - self._mj_per_pulse
-                    self.energy_mj += power * dt
-                    self._pulse(clock, t)
-                self._mj += power * (end - t)
-                self.energy_mj += power * (end - t)
-            t = end
+    # --- the pins ----------------------------------------------------------------------------------------
 
-    def _pulse(self, clock, t):
-        clock._ms = t
-        self.pulses += 1
-        self._pin.handler(self._pin)
-        if self._bounce_every and self.pulses % self._bounce_every == 0:
-            clock._ms = t + 2
-            self._pin.handler(self._pin)
-            clock._ms = t
+    def irq(self, handler=None, trigger=None):
+        self._edge = handler
 
+    def value(self, level=None):
+        pass  # the relay's coil: the load follows relay.closed
 
-class ADC:
-    """A current transformer's burden voltage: 20 samples a mains cycle around mid-scale."""
-
-    def __init__(self, load, clock, milliamps_per_count, volts):
-        self._load = load
-        self._clock = clock
-        self._counts_per_watt = 1000 / milliamps_per_count / volts
-        self._phase = 0
-
-    def read_u16(self):
-        self._phase = (self._phase + 1) % 20
-        peak = self._load.power_w(self._clock) * self._counts_per_watt * 1.41421356
-        return int(32768 + peak * sin(self._phase * 0.31415927))
-
-
-class Screen:
-    def __init__(self, dump_path, log=False):
-        self.fb = framebuf.FrameBuffer(bytearray(1024), 128, 64, framebuf.MONO_VLSB)
-        self._dump_path = dump_path
-        self._log = log
-        self.frames = 0
+    # --- the screen and the keys -------------------------------------------------------------------------
 
     def show(self, lines=None):
         self.frames += 1
         if self._log and lines:
-            print("screen:", " | ".join(lines))
+            print("screen: " + " | ".join(lines))
         if self._dump_path:
             self.dump(self._dump_path)
 
@@ -191,15 +190,8 @@ class Screen:
             handle.write(b"P4\n128 64\n")
             handle.write(rows)
 
-
-class ScriptedKeys:
-    def __init__(self, clock, script):
-        self._clock = clock
-        self._script = sorted(script)
-        self._pending = ""
-
     def poll(self):
-        if not self._pending and self._script and self._clock.uptime_s() >= self._script[0][0]:
+        if not self._pending and self._script and self._ms // 1000 >= self._script[0][0]:
             self._pending = self._script.pop(0)[1]
         if not self._pending:
             return None
@@ -207,35 +199,7 @@ class ScriptedKeys:
         self._pending = self._pending[1:]
         return key
 
-
-class Board:
-    def __init__(self, spec, settings=None):
-        sim = spec.get("sim", {})
-        self.name = spec.get("name", "virtual")
-        self.clock = Clock(sim.get("start_s") or int(time.time()), sim.get("speed", 1))
-        pulse = spec.get("pulse", {})
-        self.imp_per_kwh = pulse.get("imp_per_kwh", 1000)
-        pin = Pin()
-        self.pulses = hal.PulseCounter(pin, self.clock.pulse_ticks, pulse.get("debounce_ms", 20))
-        self.relay = hal.Relay(Pin(), spec.get("relay", {}).get("active_high", True))
-        load = sim.get("load", {})
-        profile = load.get("profile_w") or [settings.sim_power_w if settings else 0]
-        self.load = Load(profile, load.get("step_s", 3600), self.imp_per_kwh, pin, self.relay,
-                         load.get("bounce_every", 0))
-        self.clock.load = self.load
-        self.ct = None
-        ct = spec.get("ct")
-        if ct:
-            from meter import ct as current
-
-            scale, volts = ct.get("milliamps_per_count", 10), ct.get("volts", 230)
-            self.ct = current.CurrentSensor(ADC(self.load, self.clock, scale, volts), scale, volts, 200)
-        self.screen = Screen(_absolute(sim.get("display_dump")), sim.get("screen_log", 0))
-        self.keys = ScriptedKeys(self.clock, sim.get("keys", []))
-        if sim.get("flash"):
-            from meter import simflash
-
-            simflash.mount(sim["flash"], _absolute(sim["flash"]["image"]))
+    # --- the board ---------------------------------------------------------------------------------------
 
     def connect(self, settings):
         return True  # the host's network
@@ -247,5 +211,5 @@ class Board:
         sys.exit(3)  # the process ends; whoever runs the virtual board decides whether to boot it again
 
     def finish(self):
-        print("sim: load %d mJ %d pulses %d bounces rejected" % (self.load.energy_mj, self.load.pulses,
-                                                                 self.pulses.rejected))
+        counts = (self.energy_mj, self.pulses_made, self.pulses.rejected)
+        print("sim: load %d mJ %d pulses %d bounces rejected" % counts)

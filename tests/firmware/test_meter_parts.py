@@ -160,7 +160,7 @@ typed = [entry.key(c, 100) for c in "12*3456789012#"]
 print(json.dumps([[t for t in typed if t], entry.digits]))
 entry.key("5", 100); entry.key("5", 200)  # an entry left for more than a minute starts again
 print(json.dumps([entry.digits]))
-driver = simboard.Screen("screen.pbm")
+driver = simboard.Board({"sim": {"display_dump": "screen.pbm"}}).screen
 screen = display.Screen(driver, utc_offset_s=7200)
 now = 1790000000  # 2026-09-21 12:53:20 UTC
 print(json.dumps([screen.show(now, 12345, 420, credit.NORMAL, "", 0, True), list(screen.lines)]))
@@ -215,10 +215,10 @@ board.relay.set(True)
 for _ in range(2000):
     board.clock.sleep_ms(3333)  # ticks that do not line up with the profile's steps
 board.relay.set(False)
-before = board.load.pulses
+before = board.pulses_made
 board.clock.sleep_ms(3600000)
-print(json.dumps([board.load.pulses, board.pulses.count, board.pulses.rejected, board.load.energy_mj,
-                  board.load.pulses - before]))
+print(json.dumps([board.pulses_made, board.pulses.count, board.pulses.rejected, board.energy_mj,
+                  board.pulses_made - before]))
 """)
     # The profile integrated here, independently: 4 steps of 900 s repeating, by wall-clock time.
     profile, step_ms, elapsed_ms = [137, 2500, 0, 999], 900_000, 2000 * 3333

@@ -32,6 +32,9 @@ Contract:
   gc.collect(), so that it sits low in the heap) and reused.
   Each received datagram is one `recv` (a short-lived bytes object): MicroPython's `readinto` on
   a socket keeps reading until the buffer is full, so it would run queued datagrams together.
+  The client's settings and the state of an exchange are attributes under names the meter has anyway
+  (`ack_timeout_ms`, `block_szx`, `mid`, `code`, `block1`, `start`...), not private twins (`_mid`): MicroPython
+  interns every distinct name for as long as it runs. They are not for callers to change.
 """
 
 import errno
@@ -43,8 +46,9 @@ from os import urandom  # tokens must be unpredictable (RFC 7252 5.3.1); every p
 
 from micropython import const
 
-# The methods and response codes the meter uses (RFC 7252 12.1, RFC 7959, RFC 8516): class << 5 | detail. Each
-# public name costs RAM for as long as the meter runs (an interned name and a module global): only those used.
+# The request methods, and the response codes this client and meter/link.py act on (RFC 7252 12.1, RFC 7959):
+# class << 5 | detail. Each public name costs RAM for as long as the meter runs (an interned name and a module
+# global): no others.
 GET = const(1)
 POST = const(2)
 PUT = const(3)
@@ -52,11 +56,6 @@ CHANGED = const(0x44)
 CONTENT = const(0x45)
 CONTINUE = const(0x5F)
 BAD_REQUEST = const(0x80)
-UNAUTHORIZED = const(0x81)
-NOT_FOUND = const(0x84)
-REQUEST_ENTITY_INCOMPLETE = const(0x88)
-UNSUPPORTED_CONTENT_FORMAT = const(0x8F)
-SERVICE_UNAVAILABLE = const(0xA3)
 
 # The Content-Format of the meter's signed readings (IANA CoAP Content-Formats registry).
 FORMAT_COSE_SIGN1 = const(18)
@@ -146,26 +145,26 @@ class Client:
         ok = 0 <= block_szx <= 6 and 0 <= max_retransmit <= 8
         if not (ok and ack_timeout_ms > 0 and ack_random_factor_pct >= 100):
             raise ValueError("client parameters")
-        self._ack_timeout_ms = ack_timeout_ms
-        self._ack_random_factor_pct = ack_random_factor_pct
-        self._max_retransmit = max_retransmit
-        self._szx = block_szx
-        self._response_bytes_max = response_bytes_max
+        self.ack_timeout_ms = ack_timeout_ms
+        self.ack_random_factor_pct = ack_random_factor_pct
+        self.max_retransmit = max_retransmit
+        self.block_szx = block_szx
+        self.response_bytes_max = response_bytes_max
         if separate_timeout_ms is None:
             # MAX_TRANSMIT_WAIT (RFC 7252 4.8.2): the longest a requester waits for any reply.
             separate_timeout_ms = ack_timeout_ms * ((2 << max_retransmit) - 1) * ack_random_factor_pct // 100
-        self._separate_timeout_ms = separate_timeout_ms
+        self.separate_timeout_ms = separate_timeout_ms
 
         # The client lives as long as the meter: its buffers go low in a collected heap, not wherever the
         # garbage of what ran before (imports, the signing table check) left the allocator.
         gc.collect()
         address = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
-        self._sock = socket.socket(address[0], socket.SOCK_DGRAM)
-        self._sock.setblocking(False)
+        self.sock = socket.socket(address[0], socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
         # Connected: the stack delivers only the server's datagrams, and send() needs no address.
-        self._sock.connect(address[-1])
-        self._poll = select.poll()
-        self._poll.register(self._sock, select.POLLIN)
+        self.sock.connect(address[-1])
+        self.poll = select.poll()
+        self.poll.register(self.sock, select.POLLIN)
 
         size = (16 << block_szx) + _OVERHEAD_BYTES
         self._tx = bytearray(size)
@@ -173,20 +172,20 @@ class Client:
         self._rx = b""
         self._control = bytearray(4)  # empty ACK or RST for incoming confirmable messages
         mid = urandom(2)
-        self._mid = mid[0] << 8 | mid[1]
+        self.mid = mid[0] << 8 | mid[1]
         self._acked_mid = -1  # last separate response acknowledged: re-ACK its retransmissions
         self.content_format = None
         self.idle = None
         # The state of a request and its response, set here so that the table of attributes is sized once,
         # at construction: grown by the first request, it would be reallocated mid-heap and fragment it.
-        self._fixed = self._last = self._code = 0
-        self._block1 = self._block2 = -1
+        self._fixed = self._last = self.code = 0
+        self.block1 = self.block2 = -1
         self._etag = None
-        self._start = self._end = 0
+        self.start = self.end = 0
 
     def close(self):
-        self._poll.unregister(self._sock)
-        self._sock.close()
+        self.poll.unregister(self.sock)
+        self.sock.close()
 
     def request(self, method, path, payload=b"", content_format=None, accept=None, query=None, confirmable=True):
         """Send one request and return (code, payload) of its final response; see the module doc."""
@@ -221,7 +220,7 @@ class Client:
         body = memoryview(payload)
         # Early Block2 negotiation (RFC 7959 2.4) is only needed when our receive buffer is smaller
         # than a default 1024-byte block, and only on the request that gets the final response.
-        szx = self._szx
+        szx = self.block_szx
         early = szx if szx < 6 else -1
         size = 16 << szx
         offset = 0
@@ -244,7 +243,7 @@ class Client:
                     raise ProtocolError("final response before last block")
                 break
             # The server echoes our block's start; a smaller SZX is the size it wants from now on.
-            answer = self._block1
+            answer = self.block1
             if end == total or answer < 0 or (answer >> 4) << ((answer & 7) + 4) != offset:
                 raise ProtocolError("Block1 mismatch")
             if (answer & 7) < szx:
@@ -253,7 +252,7 @@ class Client:
             offset = end  # a multiple of the new size too: sizes are powers of two
         else:
             raise ProtocolError("too many blocks")
-        result = (code, self._rx[self._start : self._end]) if self._block2 < 0 else self._collect(code)
+        result = (code, self._rx[self.start : self.end]) if self.block2 < 0 else self._collect(code)
         # Kept until the next request, the last datagram would pin a few bytes in the middle of the heap.
         self._rx = b""
         self._etag = None
@@ -264,11 +263,11 @@ class Client:
         etag = self._etag
         joined = bytearray()
         for _ in range(_EXCHANGES_MAX):
-            payload = memoryview(self._rx)[self._start : self._end]
-            if self._code != first:
+            payload = memoryview(self._rx)[self.start : self.end]
+            if self.code != first:
                 # E.g. 4.08 when the server forgot the representation: report that answer.
-                return self._code, bytes(payload)
-            block2 = self._block2
+                return self.code, bytes(payload)
+            block2 = self.block2
             szx = block2 & 7
             if block2 < 0 or szx == 7 or (block2 >> 4) << (szx + 4) != len(joined):
                 raise ProtocolError("Block2 mismatch")
@@ -277,12 +276,12 @@ class Client:
             if self._etag != etag:
                 # The representation changed between blocks: the pieces do not belong together.
                 raise ProtocolError("ETag changed")
-            if len(joined) + len(payload) > self._response_bytes_max:
+            if len(joined) + len(payload) > self.response_bytes_max:
                 raise ProtocolError("response too large")
             joined.extend(payload)
             if not block2 & 8:
                 return first, bytes(joined)
-            szx = min(szx, self._szx)
+            szx = min(szx, self.block_szx)
             gc.collect()  # as in request
             self._exchange(-1, (len(joined) >> (szx + 4)) << 4 | szx, b"")
         raise ProtocolError("too many blocks")
@@ -290,8 +289,8 @@ class Client:
     def _exchange(self, block1, block2, body):
         # Sends one message of the current request, retransmitting while unacknowledged; returns
         # the response code, with the response parsed (see _parse).
-        self._mid = (self._mid + 1) & 0xFFFF
-        mid = self._mid
+        self.mid = (self.mid + 1) & 0xFFFF
+        mid = self.mid
         tx = self._tx
         tx[2] = mid >> 8
         tx[3] = mid & 0xFF
@@ -308,29 +307,29 @@ class Client:
             tx[pos + 1 : pos + 1 + len(body)] = body
             pos += 1 + len(body)
         message = memoryview(tx)[:pos]
-        timeout_ms = self._separate_timeout_ms
+        timeout_ms = self.separate_timeout_ms
         attempts = 1
         if not tx[0] & 0x10:
-            jitter = self._ack_timeout_ms * (self._ack_random_factor_pct - 100) // 100
+            jitter = self.ack_timeout_ms * (self.ack_random_factor_pct - 100) // 100
             draw = urandom(2)
-            timeout_ms = self._ack_timeout_ms + ((draw[0] << 8 | draw[1]) * (jitter + 1) >> 16)
-            attempts = self._max_retransmit + 1
+            timeout_ms = self.ack_timeout_ms + ((draw[0] << 8 | draw[1]) * (jitter + 1) >> 16)
+            attempts = self.max_retransmit + 1
         for _ in range(attempts):
             self._send(message)
             status = self._wait(mid, timeout_ms, False)
             if status == _EMPTY_ACK:
                 # Separate response: the server has the request, so retransmission stops.
-                if self._wait(mid, self._separate_timeout_ms, True) == _RESPONSE:
-                    return self._code
+                if self._wait(mid, self.separate_timeout_ms, True) == _RESPONSE:
+                    return self.code
                 break
             if status == _RESPONSE:
-                return self._code
+                return self.code
             timeout_ms *= 2
         raise Timeout()
 
     def _send(self, message):
         try:
-            self._sock.send(message)
+            self.sock.send(message)
         except OSError as error:
             # ICMP port unreachable for an earlier datagram surfaces here or in recv: the
             # gateway may be restarting, so it counts as a lost datagram and retransmission goes on.
@@ -356,11 +355,11 @@ class Client:
             if idle is not None:
                 idle()
                 remaining = min(remaining, 50)
-            for _ in self._poll.ipoll(remaining):
+            for _ in self.poll.ipoll(remaining):
                 pass
             while True:  # until the socket has no more datagrams
                 try:
-                    self._rx = self._sock.recv(self._rx_size)
+                    self._rx = self.sock.recv(self._rx_size)
                 except OSError as error:
                     if error.errno == errno.EAGAIN:
                         break
@@ -414,16 +413,16 @@ class Client:
         if mtype == 0:
             self._send_control(2, their_mid)
             self._acked_mid = their_mid
-        self._code = code
+        self.code = code
         return _RESPONSE
 
     def _parse(self, count):
         # Decodes the options the client needs into attributes. False for a malformed message or
         # an unknown critical option: RFC 7252 5.4.1 says to reject such a response.
         rx = self._rx
-        self._block1 = self._block2 = -1
+        self.block1 = self.block2 = -1
         self._etag = self.content_format = None
-        self._start = self._end = count
+        self.start = self.end = count
         pos = 4 + _TOKEN_LENGTH
         number = 0
         while pos < count:
@@ -433,7 +432,7 @@ class Client:
             if delta == 15 or length == 15:
                 if delta != length or pos == count:
                     return False  # the payload marker must be followed by payload
-                self._start = pos
+                self.start = pos
                 return True
             # Extended forms (RFC 7252 3.1): 13 adds one byte to 13, 14 two bytes to 269.
             if delta == 13:
@@ -458,9 +457,9 @@ class Client:
                 if length > 3:
                     return False
                 if number == 27:
-                    self._block1 = value
+                    self.block1 = value
                 else:
-                    self._block2 = value
+                    self.block2 = value
             elif number == 12:
                 self.content_format = value
             elif number == 4:

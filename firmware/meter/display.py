@@ -48,8 +48,8 @@ def time_left(hours):
 
 class Screen:
     def __init__(self, driver, utc_offset_s=0):
-        self._driver = driver
-        self._offset_s = utc_offset_s
+        self.driver = driver
+        self.utc_offset_s = utc_offset_s
         self.lines = None
         self._note = ""
         self._note_until_s = 0
@@ -61,7 +61,7 @@ class Screen:
     def show(self, now_s, credit_wh, power_w, level, entry="", queued=0, online=True, hours_left=None,
              forecast_alert=0):
         if now_s >= _TIME_VALID_S:
-            local = time.gmtime(now_s + self._offset_s - (946684800 if time.gmtime(0)[0] == 2000 else 0))
+            local = time.gmtime(now_s + self.utc_offset_s - (946684800 if time.gmtime(0)[0] == 2000 else 0))
             clock = "%02d:%02d" % (local[3], local[4])
         else:
             clock = "--:--"
@@ -90,7 +90,7 @@ class Screen:
         if lines == self.lines:
             return False
         self.lines = lines
-        fb = self._driver.fb
+        fb = self.driver.fb
         fb.fill(0)
         for row in range(8):
             if row == 6 and lines[6]:
@@ -98,5 +98,5 @@ class Screen:
                 fb.text(lines[6], 0, 48, 0)
             else:
                 fb.text(lines[row], 0, row * 8, 1)
-        self._driver.show(lines)
+        self.driver.show(lines)
         return True

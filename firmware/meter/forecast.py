@@ -83,12 +83,12 @@ class History:
 
     def __init__(self):
         self._wh = array("H", bytes(2 * _HOURS))
-        self._next = 0  # ring index of the next hour
+        self.next = 0  # ring index of the next hour
         self.count = 0  # hours recorded, up to 168
         self.last_hour = None  # hour_number of the newest hour
         self._features = array("h", bytes(2 * FEATURES))
         self._predicted = array("f", bytes(4 * _DAY))
-        self._model = None  # the model _predicted was computed with; None: stale
+        self.model = None  # the model _predicted was computed with; None: stale
 
     def record(self, hour_number, wh):
         """Record the Wh used in hour `hour_number` (the one that just ended).
@@ -99,11 +99,11 @@ class History:
         if wh < 0:
             raise ValueError("wh must not be negative")
         wh = min(int(wh), _WH_MAX)
-        self._model = None
+        self.model = None
         if self.last_hour is not None:
             gap = hour_number - self.last_hour
             if gap == 0:
-                newest = (self._next - 1) % _HOURS
+                newest = (self.next - 1) % _HOURS
                 self._wh[newest] = min(self._wh[newest] + wh, _WH_MAX)
                 return
             for _ in range(min(gap - 1, _HOURS)):  # gap < 0: range is empty
@@ -114,7 +114,7 @@ class History:
     def dump(self):
         """The history as bytes (344), for a flash file: a meter that reboots in load shedding keeps its week."""
         last_hour = -1 if self.last_hour is None else self.last_hour
-        return struct.pack(_DUMP_HEADER, last_hour, self._next, self.count) + bytes(self._wh)
+        return struct.pack(_DUMP_HEADER, last_hour, self.next, self.count) + bytes(self._wh)
 
     def restore(self, data):
         """Load what dump() wrote; raises ValueError if it is not that. Record the hours missed since."""
@@ -126,25 +126,25 @@ class History:
         header = struct.calcsize(_DUMP_HEADER)
         self._wh = array("H", data[header:])
         self.last_hour = None if last_hour < 0 else last_hour
-        self._next = ring_next
+        self.next = ring_next
         self.count = count
-        self._model = None
+        self.model = None
 
     def _push(self, wh):
-        self._wh[self._next] = wh
-        self._next = (self._next + 1) % _HOURS
+        self._wh[self.next] = wh
+        self.next = (self.next + 1) % _HOURS
         if self.count < _HOURS:
             self.count += 1
 
     def ago(self, hours):
         """The Wh of the hour `hours` before the next one (1: the newest); 0 if not recorded."""
-        return self._wh[(self._next - hours) % _HOURS]
+        return self._wh[(self.next - hours) % _HOURS]
 
     def total(self, hours):
         """The Wh of the newest `hours` hours (at most what was recorded)."""
         wh = self._wh
         total = 0
-        index = self._next
+        index = self.next
         for _ in range(min(hours, self.count)):
             index = index - 1 if index else _HOURS - 1
             total += wh[index]
@@ -188,7 +188,7 @@ class History:
         """array('f') of the predicted Wh of each of the next 24 hours; None with less than a day recorded."""
         if self.count < _DAY:
             return None
-        if self._model is model:
+        if self.model is model:
             return self._predicted
         if model.n_features != FEATURES:
             raise ValueError("the model must take %d features" % FEATURES)
@@ -204,7 +204,7 @@ class History:
         else:
             for offset in range(_DAY):
                 predicted[offset] = 0.0
-        self._model = model
+        self.model = model
         return predicted
 
 

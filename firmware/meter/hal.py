@@ -25,15 +25,15 @@ class PulseCounter:
     def __init__(self, pin, ticks_ms, debounce_ms, trigger=None):
         self.count = 0
         self.rejected = 0
-        self._ticks_ms = ticks_ms
-        self._debounce_ms = debounce_ms
+        self.ticks_ms = ticks_ms
+        self.debounce_ms = debounce_ms
         self._last = None
         pin.irq(handler=self._edge, trigger=trigger)
 
-    def _edge(self, _pin):
+    def _edge(self, pin):
         # Runs in the IRQ (scheduled): no allocation, no printing.
-        now = self._ticks_ms()
-        if self._last is not None and time.ticks_diff(now, self._last) < self._debounce_ms:
+        now = self.ticks_ms()
+        if self._last is not None and time.ticks_diff(now, self._last) < self.debounce_ms:
             self.rejected += 1
             return
         self._last = now
@@ -42,12 +42,12 @@ class PulseCounter:
 
 class Relay:
     def __init__(self, pin, active_high=True):
-        self._pin = pin
-        self._on = 1 if active_high else 0
+        self.pin = pin
+        self.on = 1 if active_high else 0
         self.closed = None
 
     def set(self, closed):
-        self._pin.value(self._on if closed else 1 - self._on)
+        self.pin.value(self.on if closed else 1 - self.on)
         self.closed = closed
 
 

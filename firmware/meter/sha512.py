@@ -145,10 +145,10 @@ class Sha512:
     block_size = 128
 
     def __init__(self, data=None):
-        self._state = list(_IV)
-        self._buffer = bytearray(128)
-        self._fill = 0
-        self._length = 0
+        self.state = list(_IV)
+        self.buffer = bytearray(128)
+        self.fill = 0
+        self.length = 0
         if data is not None:
             self.update(data)
 
@@ -157,30 +157,30 @@ class Sha512:
             raise TypeError("Strings must be encoded before hashing")
         view = memoryview(data)
         size = len(view)
-        self._length += size
-        buffer = self._buffer
-        fill = self._fill
+        self.length += size
+        buffer = self.buffer
+        fill = self.fill
         start = 0
         if fill:
             start = min(128 - fill, size)
             buffer[fill : fill + start] = view[:start]
             fill += start
             if fill < 128:
-                self._fill = fill
+                self.fill = fill
                 return
-            _compress(self._state, buffer, 0)
+            _compress(self.state, buffer, 0)
         # Whole blocks are hashed in place, without copying them into the buffer.
         while size - start >= 128:
-            _compress(self._state, view, start)
+            _compress(self.state, view, start)
             start += 128
         fill = size - start
         buffer[:fill] = view[start:]
-        self._fill = fill
+        self.fill = fill
 
     def digest(self):
-        state = list(self._state)
-        buffer = bytearray(self._buffer)
-        fill = self._fill
+        state = list(self.state)
+        buffer = bytearray(self.buffer)
+        fill = self.fill
         buffer[fill] = 0x80
         for i in range(fill + 1, 128):
             buffer[i] = 0
@@ -189,7 +189,7 @@ class Sha512:
             _compress(state, buffer, 0)
             for i in range(112):
                 buffer[i] = 0
-        struct.pack_into(">QQ", buffer, 112, self._length >> 61, (self._length << 3) & 0xFFFFFFFFFFFFFFFF)
+        struct.pack_into(">QQ", buffer, 112, self.length >> 61, (self.length << 3) & 0xFFFFFFFFFFFFFFFF)
         _compress(state, buffer, 0)
         return struct.pack(">16I", *state)
 

@@ -47,18 +47,18 @@ class Board:
         # The clock: virtual ms since boot.
         self.clock = self
         self.speed = sim.get("speed", 1)
-        self._start_s = sim.get("start_s") or int(time.time())
-        self._ms = 0
+        self.start_s = sim.get("start_s") or int(time.time())
+        self.ms = 0
         self._real_start = time.ticks_ms()
         self._set = False
         # The household's load: integrated in mJ, a pulse for every _mj_per_pulse.
         pulse = spec.get("pulse", {})
         self.imp_per_kwh = pulse.get("imp_per_kwh", 1000)
         load = sim.get("load", {})
-        self._profile = load.get("profile_w") or [settings.sim_power_w if settings else 0]
+        self.profile_w = load.get("profile_w") or [settings.sim_power_w if settings else 0]
         self._step_ms = load.get("step_s", 3600) * 1000
         self._mj_per_pulse = _MJ_PER_KWH // self.imp_per_kwh
-        self._bounce_every = load.get("bounce_every", 0)
+        self.bounce_every = load.get("bounce_every", 0)
         self._mj = 0  # since the last pulse
         self.energy_mj = 0
         self.pulses_made = 0
@@ -78,7 +78,7 @@ class Board:
         self.screen = self
         self.fb = framebuf.FrameBuffer(bytearray(1024), 128, 64, framebuf.MONO_VLSB)
         self._dump_path = _absolute(sim.get("display_dump"))
-        self._log = sim.get("screen_log", 0)
+        self.screen_log = sim.get("screen_log", 0)
         self.frames = 0
         # The keys: [seconds after boot, "keys"] typed at those virtual times.
         self.keys = self
@@ -93,11 +93,11 @@ class Board:
 
     def _advance(self, target):
         # Runs the load up to virtual ms `target`: its pulses reach the counter at their own times.
-        t = self._ms
+        t = self.ms
         step = self._step_ms
-        profile = self._profile
+        profile = self.profile_w
         while t < target:
-            absolute = self._start_s * 1000 + t
+            absolute = self.start_s * 1000 + t
             end = min(target, t + step - absolute % step)
             power = profile[absolute // step % len(profile)] if self.relay.closed else 0
             if power > 0:
@@ -108,60 +108,60 @@ class Board:
                     t += dt
                     self._mj += power * dt - self._mj_per_pulse
                     self.energy_mj += power * dt
-                    self._pulse(t)
+                    self.pulse(t)
                 self._mj += power * (end - t)
                 self.energy_mj += power * (end - t)
             t = end
-        self._ms = target
+        self.ms = target
 
-    def _pulse(self, t):
-        self._ms = t
+    def pulse(self, t):
+        self.ms = t
         self.pulses_made += 1
         self._edge(self)
-        if self._bounce_every and self.pulses_made % self._bounce_every == 0:
-            self._ms = t + 2
+        if self.bounce_every and self.pulses_made % self.bounce_every == 0:
+            self.ms = t + 2
             self._edge(self)
-            self._ms = t
+            self.ms = t
 
     def _catch_up(self):
         if self.speed:
             target = time.ticks_diff(time.ticks_ms(), self._real_start) * self.speed
-            if target > self._ms:
+            if target > self.ms:
                 self._advance(target)
 
     def pulse_ticks(self):
-        return self._ms  # the unix port's ticks period is 2^62: no wrap in any simulation
+        return self.ms  # the unix port's ticks period is 2^62: no wrap in any simulation
 
     def now_s(self):
         self._catch_up()
-        return self._start_s + self._ms // 1000
+        return self.start_s + self.ms // 1000
 
     def set(self, unix_s):
         if self.speed != 1 and (self._set or unix_s < self.now_s()):
             return False
         self._catch_up()
-        self._start_s = unix_s - self._ms // 1000
+        self.start_s = unix_s - self.ms // 1000
         self._set = True
         return True
 
     def ticks_ms(self):
         self._catch_up()
-        return self._ms
+        return self.ms
 
     def sleep_ms(self, ms, wake=None):
         if not self.speed:
-            self._advance(self._ms + ms)
+            self._advance(self.ms + ms)
             return
-        end = self._ms + ms
-        while self._ms < end and not (wake is not None and wake()):
-            time.sleep_ms(max(1, min(50, (end - self._ms) // self.speed)))
+        end = self.ms + ms
+        while self.ms < end and not (wake is not None and wake()):
+            time.sleep_ms(max(1, min(50, (end - self.ms) // self.speed)))
             self._catch_up()
 
     def power_w(self):
         """The load's power now (W): what the simulated CT measures."""
         if not self.relay.closed:
             return 0
-        return self._profile[(self._start_s * 1000 + self._ms) // self._step_ms % len(self._profile)]
+        return self.profile_w[(self.start_s * 1000 + self.ms) // self._step_ms % len(self.profile_w)]
 
     # --- the pins ----------------------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ class Board:
 
     def show(self, lines=None):
         self.frames += 1
-        if self._log and lines:
+        if self.screen_log and lines:
             print("screen: " + " | ".join(lines))
         if self._dump_path:
             self.dump(self._dump_path)
@@ -191,7 +191,7 @@ class Board:
             handle.write(rows)
 
     def poll(self):
-        if not self._pending and self._script and self._ms // 1000 >= self._script[0][0]:
+        if not self._pending and self._script and self.ms // 1000 >= self._script[0][0]:
             self._pending = self._script.pop(0)[1]
         if not self._pending:
             return None

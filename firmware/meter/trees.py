@@ -42,15 +42,15 @@ class Trees:
         self.n_features = n_features
         self.n_classes = n_classes  # 0 for a regressor
         self.leaf_bits = leaf_bits
-        self._nodes = nodes  # array('h'): feature, threshold, left, right per decision node
-        self._roots = roots  # array('h'): the first node of each tree
-        self._leaves = leaves  # array('f') for regression, array('B') for classification
-        self._sum = array("f", bytes(4 * max(1, n_classes)))  # float32 accumulators, reused
+        self.nodes = nodes  # array('h'): feature, threshold, left, right per decision node
+        self.roots = roots  # array('h'): the first node of each tree
+        self.leaves = leaves  # array('f') for regression, array('B') for classification
+        self.sum = array("f", bytes(4 * max(1, n_classes)))  # float32 accumulators, reused
 
     def _leaf(self, root, features):
         # emlearn's eml_trees_predict_tree: left if feature < threshold; a child >= 0 is a forward jump
         # relative to this node, a child < 0 is leaf -child - 1.
-        nodes = self._nodes
+        nodes = self.nodes
         index = root
         while True:  # ends: load() checked that every jump goes forward and stays inside the nodes
             base = index << 2
@@ -67,14 +67,14 @@ class Trees:
         """Regression: the mean of the trees' leaves (float). Classification: the most voted class."""
         self._check(features)
         if not self.n_classes:
-            total = self._sum
+            total = self.sum
             total[0] = 0.0
-            leaves = self._leaves
-            for root in self._roots:
+            leaves = self.leaves
+            for root in self.roots:
                 total[0] = total[0] + leaves[self._leaf(root, features)]
-            total[0] = total[0] / len(self._roots)
+            total[0] = total[0] / len(self.roots)
             return total[0]
-        out = self._sum
+        out = self.sum
         self._vote(features, out)
         best = -1  # eml_trees_predict: the first class with the most (strictly more than 0) votes
         best_value = 0.0
@@ -99,17 +99,17 @@ class Trees:
         n_classes = self.n_classes
         for index in range(n_classes):
             out[index] = 0.0
-        leaves = self._leaves
+        leaves = self.leaves
         if self.leaf_bits == 0:
-            for root in self._roots:
+            for root in self.roots:
                 klass = leaves[self._leaf(root, features)]
                 out[klass] = out[klass] + 1.0
         else:
-            for root in self._roots:
+            for root in self.roots:
                 offset = self._leaf(root, features) * n_classes
                 for index in range(n_classes):
                     out[index] = out[index] + leaves[offset + index]
-        n_trees = len(self._roots)
+        n_trees = len(self.roots)
         for index in range(n_classes):
             out[index] = out[index] / n_trees
 

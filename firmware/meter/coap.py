@@ -258,13 +258,13 @@ class Client:
         self._etag = None
         return result
 
-    def _collect(self, first):
+    def _collect(self, code):
         # Fetches the rest of a Block2 response and joins it (RFC 7959 2.4).
         etag = self._etag
         joined = bytearray()
         for _ in range(_EXCHANGES_MAX):
             payload = memoryview(self._rx)[self.start : self.end]
-            if self.code != first:
+            if self.code != code:
                 # E.g. 4.08 when the server forgot the representation: report that answer.
                 return self.code, bytes(payload)
             block2 = self.block2
@@ -280,13 +280,13 @@ class Client:
                 raise ProtocolError("response too large")
             joined.extend(payload)
             if not block2 & 8:
-                return first, bytes(joined)
+                return code, bytes(joined)
             szx = min(szx, self.block_szx)
             gc.collect()  # as in request
             self._exchange(-1, (len(joined) >> (szx + 4)) << 4 | szx, b"")
         raise ProtocolError("too many blocks")
 
-    def _exchange(self, block1, block2, body):
+    def _exchange(self, block1, block2, data):
         # Sends one message of the current request, retransmitting while unacknowledged; returns
         # the response code, with the response parsed (see _parse).
         self.mid = (self.mid + 1) & 0xFFFF
@@ -302,10 +302,10 @@ class Client:
             last = 23
         if block1 >= 0:
             pos = _put_option(tx, pos, 27 - last, block1)
-        if len(body):
+        if len(data):
             tx[pos] = 0xFF
-            tx[pos + 1 : pos + 1 + len(body)] = body
-            pos += 1 + len(body)
+            tx[pos + 1 : pos + 1 + len(data)] = data
+            pos += 1 + len(data)
         message = memoryview(tx)[:pos]
         timeout_ms = self.separate_timeout_ms
         attempts = 1

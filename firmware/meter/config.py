@@ -40,7 +40,7 @@ _INTEGERS = {
 }
 
 
-def _hex(fields, name, size, required):
+def _hex(fields, name, length, required):
     value = fields.get(name)
     if value is None and not required:
         return None
@@ -48,8 +48,8 @@ def _hex(fields, name, size, required):
         raw = unhexlify(value)
     except (ValueError, TypeError):
         raise ValueError("config: " + name + " must be hex")
-    if size and len(raw) != size:
-        raise ValueError("config: %s must be %d bytes" % (name, size))
+    if length and len(raw) != length:
+        raise ValueError("config: %s must be %d bytes" % (name, length))
     return raw
 
 

@@ -58,29 +58,29 @@ def walk(credit_wh, predicted, minute=0):
     return min(elapsed, float(HORIZON_H))
 
 
-def naive_hours(credit_wh, n, total_wh):
-    """The naive forecast from the trailing `n` hours (at most 24) and their `total_wh`: what the meter keeps
+def naive_hours(credit_wh, n, total):
+    """The naive forecast from the trailing `n` hours (at most 24) and their `total` Wh: what the meter keeps
     between hours instead of the history."""
     if credit_wh <= 0:
         return 0.0
     if not n:
         return None
-    if not total_wh:
+    if not total:
         return float(HORIZON_H)
-    return min(credit_wh * n / total_wh, float(HORIZON_H))
+    return min(credit_wh * n / total, float(HORIZON_H))
 
 
-def alert_level(hours, level=ALERT_NONE, day_h=ALERT_DAY_H, hours_h=ALERT_HOURS_H):
-    """The alert to show for a forecast of `hours`, given the current `level`.
+def alert_level(hours_left, level=ALERT_NONE):
+    """The alert to show for a forecast of `hours_left`, given the current `level`.
 
-    ALERT_HOURS at or below `hours_h`, ALERT_DAY at or below `day_h`. A level is left only when the forecast
+    ALERT_HOURS at or below ALERT_HOURS_H, ALERT_DAY at or below ALERT_DAY_H. A level is left only when the forecast
     rises a quarter above its threshold, so a forecast that hovers around it does not flap (and does not
-    send an SMS each hour). Raise an SMS when the level goes up. `hours` None (unknown) keeps the level.
+    send an SMS each hour). Raise an SMS when the level goes up. `hours_left` None (unknown) keeps the level.
     """
-    if hours is None:
+    if hours_left is None:
         return level
-    if hours <= hours_h or (level == ALERT_HOURS and hours <= hours_h * 5 / 4):
+    if hours_left <= ALERT_HOURS_H or (level == ALERT_HOURS and hours_left <= ALERT_HOURS_H * 5 / 4):
         return ALERT_HOURS
-    if hours <= day_h or (level >= ALERT_DAY and hours <= day_h * 5 / 4):
+    if hours_left <= ALERT_DAY_H or (level >= ALERT_DAY and hours_left <= ALERT_DAY_H * 5 / 4):
         return ALERT_DAY
     return ALERT_NONE

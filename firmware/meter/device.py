@@ -72,21 +72,21 @@ class Device:
         settings = self.settings
         self.network(True)  # the time first, so that the first reading carries it
         while True:
-            now = self.clock.now_s()
+            now_s = self.clock.now_s()
             if settings.run_s and time.ticks_diff(self.clock.ticks_ms(), self.booted_ms) >= settings.run_s * 1000:
                 break
             done = settings.readings_max and self.readings >= settings.readings_max
             if done and (not self.outbox.count or not self.online):
                 break
             self.service()
-            self.hourly(now)
-            if now >= self.next_reading_s and not done:
-                self.take_reading(now)
-            elif self.next_reading_s - now > settings.interval_s:  # the clock was set back
-                self.next_reading_s = (now // settings.interval_s + 1) * settings.interval_s
-            if self.outbox.count and now >= self.next_attempt_s:
-                self.network(now >= self.next_sync_s)
-            elif now >= self.next_sync_s:
+            self.hourly(now_s)
+            if now_s >= self.next_reading_s and not done:
+                self.take_reading(now_s)
+            elif self.next_reading_s - now_s > settings.interval_s:  # the clock was set back
+                self.next_reading_s = (now_s // settings.interval_s + 1) * settings.interval_s
+            if self.outbox.count and now_s >= self.next_attempt_s:
+                self.network(now_s >= self.next_sync_s)
+            elif now_s >= self.next_sync_s:
                 self.network(True)
             gc.collect()  # while little is live: the phases above leave their garbage behind
             self.clock.sleep_ms(settings.tick_ms, self._key_waiting)
@@ -143,17 +143,17 @@ class Device:
             return
         self._serving = True
         try:
-            now = self.clock.now_s()
+            now_s = self.clock.now_s()
             key = self._key()
             while key is not None:
-                token = self.entry.key(key, now)
+                token = self.entry.key(key, now_s)
                 if token:
-                    self.enter_token(token, now)
+                    self.enter_token(token, now_s)
                 key = self._key()
             self.account.charge(self.energy_wh())
             self.enforce()
             st = self.state
-            self.screen.show(now, st.credit_wh, self.power_w, self.level, self.entry.digits, self.outbox.count,
+            self.screen.show(now_s, st.credit_wh, self.power_w, self.level, self.entry.digits, self.outbox.count,
                              self.online, self.hours_left, self.forecast_level)
         finally:
             self._serving = False
@@ -171,43 +171,43 @@ class Device:
             self.level = level
             print("%s, %d Wh left" % (ALERTS[level], st.credit_wh))
 
-    def enter_token(self, token, now):
+    def enter_token(self, token, now_s):
         gc.collect()
         from meter import tokens
 
         settings = self.settings
         try:
             note, line = tokens.enter(token, self.state, self.account, settings.openpaygo_key, settings.token_unit_wh,
-                                      now)
+                                      now_s)
         except ValueError as err:
             note, line = "WRONG TOKEN", "token rejected: " + str(err)
         finally:
             unload("tokens")
             unload("openpaygo")
         print(line)
-        self.screen.note(note, now + NOTE_S)
+        self.screen.note(note, now_s + NOTE_S)
         self.save()
         self.enforce()
-        self.update_forecast(now)
+        self.update_forecast(now_s)
 
     # --- readings and the gateway -------------------------------------------------------------------------
 
-    def take_reading(self, now):
+    def take_reading(self, now_s):
         st = self.state
         energy_wh = self.energy_wh()
         self.account.charge(energy_wh)
         last_wh, last_s = self.last_energy
         if self.board.ct is not None:
             self.power_w = self.board.ct.power_w()
-        elif now > last_s:
-            self.power_w = (energy_wh - last_wh) * 3600 // (now - last_s)
-        self.last_energy = (energy_wh, now)
+        elif now_s > last_s:
+            self.power_w = (energy_wh - last_wh) * 3600 // (now_s - last_s)
+        self.last_energy = (energy_wh, now_s)
         st.seq += 1
-        st.time_s = now
-        hours = self.update_forecast(now)
+        st.time_s = now_s
+        hours = self.update_forecast(now_s)
         depletion_s = pack.NO_FORECAST if hours is None else int(hours * 3600)
         try:
-            self.outbox.append(now, st.seq, energy_wh, 0, self.power_w, min(max(0, st.credit_wh), 0xFFFFFFFF),
+            self.outbox.append(now_s, st.seq, energy_wh, 0, self.power_w, min(max(0, st.credit_wh), 0xFFFFFFFF),
                                depletion_s)
         except OSError as err:
             # The next reading carries the cumulative counters: energy totals stay whole.
@@ -216,7 +216,7 @@ class Device:
         self.outbox.packer.release()  # a full pack was signed, or a merge re-signed one
         self.readings += 1
         interval = self.settings.interval_s
-        self.next_reading_s = (now // interval + 1) * interval
+        self.next_reading_s = (now_s // interval + 1) * interval
         print("reading seq %d energy %d Wh power %d W credit %d Wh" % (st.seq, energy_wh, self.power_w, st.credit_wh))
 
     def network(self, probe):
@@ -263,15 +263,15 @@ class Device:
 
     # --- the depletion forecast -----------------------------------------------------------------------------
 
-    def _local_hour(self, now):
-        return (now + self.settings.utc_offset_s) // 3600 if now >= _TIME_VALID_S else None
+    def _local_hour(self, now_s):
+        return (now_s + self.settings.utc_offset_s) // 3600 if now_s >= _TIME_VALID_S else None
 
-    def hourly(self, now):
+    def hourly(self, now_s):
         """At the end of each local hour: records its Wh, keeps the history on flash, runs the model.
 
         The hour the meter booted in (without a saved one) was seen only in part: not recorded. Hours the meter was
         off count as 0 Wh (load shedding); a clock set forward while it runs is not an outage: no 0 Wh hours."""
-        hour = self._local_hour(now)
+        hour = self._local_hour(now_s)
         if hour is None:
             return
         energy_wh = self.energy_wh()
@@ -296,7 +296,7 @@ class Device:
             record = False  # the restored history's predictions, nothing to record or save
         self._model_due = False
         self.run_model(record)  # record: (hour, Wh, hour to continue from or None); None: not seen; False: keep
-        self.update_forecast(now)
+        self.update_forecast(now_s)
 
     def run_model(self, record):
         """The hourly step (forecast.hour_ended): records the hour that ended, keeps the history on flash, runs the
@@ -311,15 +311,15 @@ class Device:
             unload("forecast")
             gc.collect()
 
-    def update_forecast(self, now):
+    def update_forecast(self, now_s):
         """Hours until the credit runs out, from the predictions (cheap: no model run); alert level, with hysteresis."""
         st = self.state
-        if st.payg_off or self._local_hour(now) is None:
+        if st.payg_off or self._local_hour(now_s) is None:
             hours = None
         elif st.credit_wh <= 0:
             hours = 0.0
         elif self.predicted is not None:
-            hours = depletion.walk(st.credit_wh, self.predicted, (now + self.settings.utc_offset_s) % 3600 // 60)
+            hours = depletion.walk(st.credit_wh, self.predicted, (now_s + self.settings.utc_offset_s) % 3600 // 60)
         else:
             hours = depletion.naive_hours(st.credit_wh, self.recent[0], self.recent[1])
         self.hours_left = hours

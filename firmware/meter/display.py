@@ -2,7 +2,7 @@
 
     screen = Screen(board.screen, utc_offset_s=7200)
     screen.note("TOKEN OK +5kWh", until_s)       # a message on the alert line for a while
-    screen.show(now_s, credit_wh, power_w, level, entry, queued, online, hours_left, forecast_alert)
+    screen.show(now_s, credit_wh, power_w, level, entry, queued, online, hours_left, forecast_level)
 
 Eight lines of 16 characters (framebuf's 8x8 font):
     ENERLECTRA 14:05      local time (--:-- until the clock is set)
@@ -35,15 +35,15 @@ def kwh(wh):
     return "%s%d.%03d" % (sign, wh // 1000, wh % 1000)
 
 
-def time_left(hours):
+def time_left(hours_left):
     """The forecast line: 'under 1 h left', 'about 7 h left' (below 48 h), '3 days left', 'over a week left'."""
-    if hours < 1:
+    if hours_left < 1:
         return "under 1 h left"
-    if hours < 48:
-        return "about %d h left" % int(hours + 0.5)
-    if hours >= 168:  # forecast.HORIZON_H: the forecast does not look further
+    if hours_left < 48:
+        return "about %d h left" % int(hours_left + 0.5)
+    if hours_left >= 168:  # forecast.HORIZON_H: the forecast does not look further
         return "over a week left"
-    return "%d days left" % int(hours // 24)
+    return "%d days left" % int(hours_left // 24)
 
 
 class Screen:
@@ -59,7 +59,7 @@ class Screen:
         self._note_until_s = until_s
 
     def show(self, now_s, credit_wh, power_w, level, entry="", queued=0, online=True, hours_left=None,
-             forecast_alert=0):
+             forecast_level=0):
         if now_s >= _TIME_VALID_S:
             local = time.gmtime(now_s + self.utc_offset_s - (946684800 if time.gmtime(0)[0] == 2000 else 0))
             clock = "%02d:%02d" % (local[3], local[4])
@@ -67,10 +67,10 @@ class Screen:
             clock = "--:--"
         if now_s < self._note_until_s:
             alert = self._note
-        elif level > credit.LOW or (level == credit.LOW and forecast_alert < 2):
+        elif level > credit.LOW or (level == credit.LOW and forecast_level < 2):
             alert = _ALERTS[level]
         else:
-            alert = _FORECAST_ALERTS[forecast_alert]
+            alert = _FORECAST_ALERTS[forecast_level]
         if entry:
             status = "> " + entry + "_"
         elif online:

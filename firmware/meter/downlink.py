@@ -84,8 +84,10 @@ def _loads(data):
     return value
 
 
-def _bstr_head(size):
-    return struct.pack(">BH", 0x59, size) if size > 255 else bytes((0x58, size)) if size > 23 else bytes((0x40 | size,))
+def _bstr_head(length):
+    if length > 255:
+        return struct.pack(">BH", 0x59, length)
+    return bytes((0x58, length)) if length > 23 else bytes((0x40 | length,))
 
 
 def _fields(message, gateway_key, kid, kind):

@@ -67,11 +67,11 @@ class Slots:
         self._next = 1 - best[1]
         return best[2]
 
-    def save(self, body):
-        """Writes body over the older copy; raises OSError (e.g. ENOSPC) with the newer copy untouched."""
+    def save(self, data):
+        """Writes `data` over the older copy; raises OSError (e.g. ENOSPC) with the newer copy untouched."""
         generation = self.generation + 1
         with open(self.paths[self._next], "wb") as handle:
-            handle.write(struct.pack(_SLOT_HEADER, generation, len(body), crc32(body)))
-            handle.write(body)
+            handle.write(struct.pack(_SLOT_HEADER, generation, len(data), crc32(data)))
+            handle.write(data)
         self.generation = generation
         self._next ^= 1

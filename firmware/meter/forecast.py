@@ -136,16 +136,16 @@ class History:
         if self.count < _HOURS:
             self.count += 1
 
-    def ago(self, hours):
-        """The Wh of the hour `hours` before the next one (1: the newest); 0 if not recorded."""
-        return self._wh[(self.next - hours) % _HOURS]
+    def ago(self, n):
+        """The Wh of the hour `n` before the next one (1: the newest); 0 if not recorded."""
+        return self._wh[(self.next - n) % _HOURS]
 
-    def total(self, hours):
-        """The Wh of the newest `hours` hours (at most what was recorded)."""
+    def total(self, n):
+        """The Wh of the newest `n` n (at most what was recorded)."""
         wh = self._wh
         total = 0
         index = self.next
-        for _ in range(min(hours, self.count)):
+        for _ in range(min(n, self.count)):
             index = index - 1 if index else _HOURS - 1
             total += wh[index]
         return total

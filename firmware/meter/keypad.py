@@ -1,6 +1,6 @@
 """Token entry from keys: the board's keypad and, for bench work and the hardware tests, the serial console.
 
-TokenEntry().key(char, now_s) -> the token (a str of digits) when '#' (or Enter on the console) ends one, else
+TokenEntry().key(key, now_s) -> the token (a str of digits) when '#' (or Enter on the console) ends one, else
     None. Digits collect (at most 9, an OpenPAYGO standard token); '*' clears; an entry left for
     ENTRY_TIMEOUT_S is dropped. `digits` is what is typed so far (for the screen).
 ConsoleKeys().poll() -> one key from stdin without blocking, or None; Enter counts as '#'; other characters
@@ -21,18 +21,18 @@ class TokenEntry:
         self.digits = ""
         self._last_s = 0
 
-    def key(self, char, now_s):
+    def key(self, key, now_s):
         if self.digits and now_s - self._last_s > ENTRY_TIMEOUT_S:
             self.digits = ""
         self._last_s = now_s
-        if char == "*":
+        if key == "*":
             self.digits = ""
-        elif char == "#":
+        elif key == "#":
             token = self.digits
             self.digits = ""
             return token or None
-        elif "0" <= char <= "9" and len(self.digits) < _DIGITS_MAX:
-            self.digits += char
+        elif "0" <= key <= "9" and len(self.digits) < _DIGITS_MAX:
+            self.digits += key
         return None
 
 
@@ -44,13 +44,13 @@ class ConsoleKeys:
 
     def poll(self):
         while self._open and self._poll.poll(0):
-            char = sys.stdin.read(1)
-            if not char:
+            key = sys.stdin.read(1)
+            if not key:
                 self._poll.unregister(sys.stdin)
                 self._open = False
                 return None
-            if char in "\r\n":
+            if key in "\r\n":
                 return "#"
-            if char in "0123456789*#":
-                return char
+            if key in "0123456789*#":
+                return key
         return None

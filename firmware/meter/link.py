@@ -48,9 +48,9 @@ def _request(device, client, method, path, payload=b"", content_format=None, que
     return result
 
 
-def _last_accepted(diagnostic):
+def _last_accepted(text):
     # The gateway's 4.09 says "seq N already used; last accepted is M".
-    text = bytes(diagnostic).decode()
+    text = bytes(text).decode()
     marker = text.rfind("last accepted is ")
     if marker < 0:
         return None

@@ -142,11 +142,11 @@ class Outbox:
         finally:
             unload("outbox_fix")
 
-    def _write_slot(self, slot):
+    def _write_slot(self, data):
         # At its place: a torn write is overwritten by the next record, never followed by it.
         with open(self.path("open"), "r+b" if self.open_count else "wb") as handle:
             handle.seek(self.open_count * SLOT_SIZE)
-            handle.write(slot)
+            handle.write(data)
 
     def close_pack(self):
         """Signs the open readings into a pack file; returns its name (None when nothing is open)."""

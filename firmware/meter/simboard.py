@@ -136,11 +136,11 @@ class Board:
         self._catch_up()
         return self.start_s + self.ms // 1000
 
-    def set(self, unix_s):
-        if self.speed != 1 and (self._set or unix_s < self.now_s()):
+    def set(self, now_s):
+        if self.speed != 1 and (self._set or now_s < self.now_s()):
             return False
         self._catch_up()
-        self.start_s = unix_s - self.ms // 1000
+        self.start_s = now_s - self.ms // 1000
         self._set = True
         return True
 

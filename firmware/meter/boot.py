@@ -46,7 +46,9 @@ def _config(board_spec_path="board.json"):
     return settings, board
 
 
-def _restore(device, model_path):
+def _restore(device):
+    gc.collect()  # the Ed25519 check's garbage
+    device.outbox.acquire()
     from meter import outbox_fix
 
     settings, st, board = device.settings, device.state, device.board
@@ -80,7 +82,6 @@ def _restore(device, model_path):
     st.seq = max(st.seq, device.outbox.last_seq)
     device.pulses_base = st.pulses
     device.save()
-    _restore_history(device, model_path)
 
 
 def _restore_history(device, model_path):
@@ -146,8 +147,10 @@ def start():
     print("enerlectra meter %s booted; firmware %s board %s gateway %s %d" % (settings.meter_id, VERSION, board.name,
                                                                               settings.gateway, settings.port))
     print(("signing table built in %d ms" if built else "signing table ready in %d ms") % table_ms)
-    _restore(device, model_path)
+    _restore(device)
     unload("outbox_fix")
+    device.outbox.release()
+    _restore_history(device, model_path)
     st = device.state
     if device.clock.now_s() < st.time_s:
         device.clock.set(st.time_s)

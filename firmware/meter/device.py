@@ -112,13 +112,14 @@ class Device:
     def fix(self, action, *args):
         """Runs one of the outbox's rare repairs (meter/outbox_fix.py)."""
         gc.collect()
+        self.outbox.acquire()
         from meter import outbox_fix
 
         try:
             return getattr(outbox_fix, action)(self.outbox, *args)
         finally:
             unload("outbox_fix")
-            self.outbox.packer.release()
+            self.outbox.release()
 
     # --- every tick, and while a request waits ------------------------------------------------------------
 
@@ -213,7 +214,7 @@ class Device:
             # The next reading carries the cumulative counters: energy totals stay whole.
             print("flash full: reading %d not stored: %r" % (st.seq, err))
         self.save()
-        self.outbox.packer.release()  # a full pack was signed, or a merge re-signed one
+        self.outbox.release()  # a full pack was signed, or a merge re-signed one
         self.readings += 1
         interval = self.settings.interval_s
         self.next_reading_s = (now_s // interval + 1) * interval
@@ -237,8 +238,9 @@ class Device:
             self._check(downlinks)
 
     def _link(self, probe):
-        self.outbox.packer.release()  # no signing while CoAP is loaded: their RAM is not needed at once
+        self.outbox.release()  # no signing while CoAP is loaded: their RAM is not needed at once
         gc.collect()
+        self.outbox.acquire()
         from meter import link
 
         try:
@@ -246,6 +248,7 @@ class Device:
         finally:
             unload("link")
             unload("coap")
+            self.outbox.release()
 
     def _check(self, downlinks):
         gc.collect()
@@ -256,7 +259,7 @@ class Device:
             downlink.apply(self, downlinks)
         finally:
             unload("downlink")
-            self.outbox.packer.release()
+            self.outbox.release()
         self.save()
         self.enforce()
         self.update_forecast(self.clock.now_s())

@@ -277,7 +277,7 @@ def hour_ended(device, record):
     device.predicted = None
     if device.model_path is None or history.count < _DAY:
         return  # the naive forecast
-    device.outbox.packer.release()
+    device.outbox.release()
     gc.collect()
     from meter import trees
 

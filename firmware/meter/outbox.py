@@ -62,12 +62,25 @@ class Outbox:
         self.merged = 0  # readings dropped by merges since boot (time resolution only)
         self.open = memoryview(bytearray(pack_max * RECORD_SIZE))  # the open readings, mirrored in RAM
         self.open_count = 0
-        # One pack file, or two packs' records while merging.
-        self.scratch = memoryview(bytearray(HEADER_SIZE + 2 * pack_max * RECORD_SIZE + _SIGNATURE_SIZE + 4))
+        # One pack file, or two packs' records while merging: allocated by load(), freed by release().
+        self.scratch = None
         try:
             os.mkdir(directory)
         except OSError:
             pass
+
+    def acquire(self):
+        """Allocates the buffers of a phase that reads or writes packs: the scratch, the packer's. Called first
+        thing, in a collected heap: allocated once the phase's code is loaded, they would need room in one piece
+        that the code's pieces may not leave."""
+        if self.scratch is None:
+            self.packer.buffer()
+            self.scratch = memoryview(bytearray(HEADER_SIZE + 2 * self.pack_max * RECORD_SIZE + _SIGNATURE_SIZE + 4))
+
+    def release(self):
+        """Frees the buffers a phase used (the scratch, the packer's) and unloads the Ed25519 code, until needed."""
+        self.scratch = None
+        self.packer.release()
 
     def path(self, name):
         return self.directory + "/" + name
@@ -78,6 +91,7 @@ class Outbox:
 
     def load(self, name):
         """Reads a pack file into `scratch` and checks it; its reading count, or None when it is bad."""
+        self.acquire()
         try:
             with open(self.path(name), "rb") as handle:
                 size = handle.readinto(self.scratch)
@@ -135,6 +149,7 @@ class Outbox:
             self.close_pack()
 
     def _merge(self):
+        self.acquire()
         from meter import outbox_fix
 
         try:

@@ -4,7 +4,7 @@
     payload = packer.payload(records, count)            # memoryview of the SenML pack alone
     signature = packer.sign(records, count)             # Ed25519 over the COSE Sig_structure
     message = packer.message(records, count, signature) # memoryview of the COSE_Sign1 bytes to send
-    packer.release()                                    # unloads the Ed25519 code until the next signature
+    packer.release()                                    # frees the buffer, unloads the Ed25519 code
 
 `records` is a bytes-like of `count` readings packed with RECORD ("<7I": time_s, seq, energy_wh, energy_out_wh,
 power_w, credit_wh, depletion_s, NO_FORECAST when the meter has none; the pack carries the newest reading's forecast
@@ -15,8 +15,10 @@ readings and signature (a third of the message's size) and never signs twice. Ed
 signing the same readings again also gives the same bytes, and a pack the gateway already has is acknowledged
 again, never refused as a replay.
 
-Memory: one buffer, allocated once, for the largest pack; the SenML payload is written at a fixed offset and
-the CBOR heads of the Sig_structure, then of the COSE_Sign1, are written right before it, so nothing is copied.
+Memory: one buffer for the largest pack (~3 KB for 32 readings), allocated when a phase first needs it and freed
+by release(): kept between phases, it would hold its RAM while the meter verifies a downlink or runs the model.
+The SenML payload is written at a fixed offset and the CBOR heads of the Sig_structure, then of the COSE_Sign1,
+are written right before it, so nothing is copied.
 The Ed25519 code (meter/ed25519.py, edwards25519, sha512: ~15 KB of RAM) is imported by crypto() when a
 signature or verification needs it, with the base-point table file (checked at boot by ed25519.use_table), and
 unloaded by release(), so that it is not resident while the meter talks CoAP.
@@ -92,15 +94,22 @@ class Packer:
         self._table_on = False
         self.readings_max = readings_max
         self._base_name = ("urn:dev:kid:" + hexlify(kid).decode() + ":").encode()
-        size = (_PAYLOAD_AT + 8 + len(self._base_name) + 12 + readings_max * _READING_BYTES_MAX + _FORECAST_BYTES_MAX
-                + _TRAILER_BYTES)
-        self.view = memoryview(bytearray(size))
+        self.view = None  # the buffer, while a phase uses it
+
+    def buffer(self):
+        """The buffer for the largest pack (a memoryview), allocated if a phase has not yet."""
+        if self.view is None:
+            gc.collect()  # room in one piece
+            size = (_PAYLOAD_AT + 8 + len(self._base_name) + 12 + self.readings_max * _READING_BYTES_MAX
+                    + _FORECAST_BYTES_MAX + _TRAILER_BYTES)
+            self.view = memoryview(bytearray(size))
+        return self.view
 
     def _senml(self, records, count):
         # Writes the SenML pack at _PAYLOAD_AT; returns where it ends.
         if not 0 < count <= self.readings_max:
             raise ValueError("pack size")
-        view = self.view
+        view = self.buffer()
         optional = 0  # records beyond the four every reading has: energy_out when not 0, the forecast
         for index in range(count):
             if struct.unpack_from("<I", records, index * RECORD_SIZE + 12)[0]:
@@ -151,6 +160,7 @@ class Packer:
         return ed25519
 
     def release(self):
+        self.view = None
         if "meter.edwards25519" in sys.modules:
             sys.modules["meter.edwards25519"].use_table(None)  # closes the table file
         for name in ("ed25519", "edwards25519", "sha512"):
@@ -159,7 +169,8 @@ class Packer:
 
     def payload(self, records, count):
         """The SenML pack of these readings, as a memoryview of the buffer."""
-        return self.view[_PAYLOAD_AT : self._senml(records, count)]
+        end = self._senml(records, count)
+        return self.view[_PAYLOAD_AT:end]
 
     def sign(self, records, count):
         """The Ed25519 signature (64 bytes) of the COSE Sig_structure of these readings."""

@@ -13,6 +13,7 @@ Prints the boot banner the hardware tests wait for.
 """
 
 import gc
+import json
 import os
 import sys
 import time
@@ -22,13 +23,42 @@ _TABLE = "ed25519.tbl"
 _MODEL = "models/depletion.csv"
 
 
-def _config(board_spec_path="board.json"):
-    from meter import board as boards
+def _board(settings, path):
+    # board.json on flash (a copy of one of hardware/boards/*.json) -> the variant's Board: "esp32"
+    # (meter/esp32board.py, real pins) or "virtual" (meter/simboard.py, the unix port). Without a board.json the
+    # unix port runs as the default virtual board; a real board needs its pin map. ValueError names the problem.
+    try:
+        with open(path) as handle:
+            spec = json.load(handle)
+    except OSError:
+        spec = None
+    except ValueError:
+        raise ValueError("board: " + path + " is not JSON")
+    if spec is None:
+        if sys.platform != "linux":
+            raise ValueError("board: " + path + " not found (copy a pin map from hardware/boards/)")
+        spec = {"variant": "virtual"}
+    if not isinstance(spec, dict):
+        raise ValueError("board: must be a JSON object")
+    variant = spec.get("variant", "virtual")
+    if variant == "virtual":
+        from meter import simboard as module
+    elif variant == "esp32":
+        from meter import esp32board as module
+    else:
+        raise ValueError("board: unknown variant " + str(variant))
+    try:
+        return module.Board(spec, settings)
+    except (KeyError, TypeError) as err:
+        raise ValueError("board: missing or wrong entry " + repr(err))
+
+
+def _config():
     from meter import config
 
     settings = config.recover()
     try:
-        board = boards.load(settings, board_spec_path)
+        board = _board(settings, "board.json")
     except ValueError as err:
         print("cannot start:", err)
         sys.exit(2)
@@ -131,7 +161,6 @@ def start():
     model_path = _model_path()
     settings, board = _config()
     unload("config")
-    unload("board")
     # The table check needs the Ed25519 code; done before the rest is loaded, which keeps the boot's peak low.
     from meter import ed25519
 

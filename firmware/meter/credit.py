@@ -1,6 +1,6 @@
 """Prepaid credit in Wh: charged by measured energy, topped up by grants and tokens, enforced by the relay.
 
-    account = Credit(state, low_wh=1000, emergency_wh=200)
+    account = Credit(state, low_credit_wh=1000, emergency_wh=200)
     account.charge(energy_wh)      # cumulative energy now; takes what is new off the credit
     account.top_up(wh)             # a grant or an ADD token; account.set(wh) for a SET token
     if account.update_relay(): ... # True when the relay must change (state.relay_open says which way)
@@ -10,7 +10,7 @@ Rules (docs/meter.md):
 - The supply stays on while credit > 0, and on into emergency credit down to -emergency_wh; at or below that it
   is cut. Once cut it comes back only when credit is above 0 again: the emergency credit used is repaid first,
   and a top-up that does not cover it leaves the supply off (no flicker around the threshold).
-- LOW while 0 < credit <= low_wh: the display warns before the credit runs out.
+- LOW while 0 < credit <= low_credit_wh: the display warns before the credit runs out.
 - A DISABLE_PAYG token (payg_off) keeps the supply on and stops charging: the household owns the system.
 All in integer Wh; the state is persisted by the caller (device), together with the energy counter, so that
 charging is exact: the energy charged is always the counter's Wh, never an estimate.
@@ -26,11 +26,11 @@ UNLIMITED = const(4)
 
 
 class Credit:
-    def __init__(self, state, low_wh, emergency_wh):
-        if low_wh < 0 or emergency_wh < 0:
+    def __init__(self, state, low_credit_wh, emergency_wh):
+        if low_credit_wh < 0 or emergency_wh < 0:
             raise ValueError("credit thresholds must be >= 0")
         self.state = state
-        self.low_wh = low_wh
+        self.low_credit_wh = low_credit_wh
         self.emergency_wh = emergency_wh
 
     def charge(self, energy_wh):
@@ -74,6 +74,6 @@ class Credit:
             return DEPLETED
         if state.credit_wh <= 0:
             return EMERGENCY
-        if state.credit_wh <= self.low_wh:
+        if state.credit_wh <= self.low_credit_wh:
             return LOW
         return NORMAL

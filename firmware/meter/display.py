@@ -51,12 +51,10 @@ class Screen:
         self.driver = driver
         self.utc_offset_s = utc_offset_s
         self.lines = None
-        self._note = ""
-        self._note_until_s = 0
+        self._note = ("", 0)  # (text, shown until_s)
 
     def note(self, text, until_s):
-        self._note = text
-        self._note_until_s = until_s
+        self._note = (text, until_s)
 
     def show(self, now_s, credit_wh, power_w, level, entry="", queued=0, online=True, hours_left=None,
              forecast_level=0):
@@ -65,8 +63,8 @@ class Screen:
             clock = "%02d:%02d" % (local[3], local[4])
         else:
             clock = "--:--"
-        if now_s < self._note_until_s:
-            alert = self._note
+        if now_s < self._note[1]:
+            alert = self._note[0]
         elif level > credit.LOW or (level == credit.LOW and forecast_level < 2):
             alert = _ALERTS[level]
         else:

@@ -3,7 +3,7 @@
 #   from meter import forecast, trees
 #   model = trees.load(forecast.MODEL_PATH)
 #   history = forecast.History()
-#   history.record(hour_number, wh)          # once an hour: the Wh of the hour that just ended
+#   history.record(hour, wh)                 # once an hour: the Wh of the hour that just ended
 #   flash_file.write(history.dump())         # ... and keep it across reboots: history.restore(data)
 #   hours = forecast.hours_until_depleted(credit_wh, history, model, minute)   # whenever credit changes
 #   naive = forecast.naive_hours_until_depleted(credit_wh, history)
@@ -73,9 +73,9 @@ def clock(seconds_local):
     return seconds_local // 3600, seconds_local % 3600 // 60
 
 
-def weekday(hour_number):
+def weekday(hour):
     """0 = Monday, like time.localtime()[6]."""
-    return (hour_number // _DAY + _EPOCH_WEEKDAY) % 7
+    return (hour // _DAY + _EPOCH_WEEKDAY) % 7
 
 
 class History:
@@ -90,8 +90,8 @@ class History:
         self._predicted = array("f", bytes(4 * _DAY))
         self.model = None  # the model _predicted was computed with; None: stale
 
-    def record(self, hour_number, wh):
-        """Record the Wh used in hour `hour_number` (the one that just ended).
+    def record(self, hour, wh):
+        """Record the Wh used in hour `hour` (the one that just ended).
 
         Hours skipped since the previous record count as 0 Wh (the meter was off: load shedding). The same
         hour again adds to it; an hour before the newest (the clock was set back) is taken as the next hour.
@@ -101,7 +101,7 @@ class History:
         wh = min(int(wh), _WH_MAX)
         self.model = None
         if self.last_hour is not None:
-            gap = hour_number - self.last_hour
+            gap = hour - self.last_hour
             if gap == 0:
                 newest = (self.next - 1) % _HOURS
                 self._wh[newest] = min(self._wh[newest] + wh, _WH_MAX)
@@ -109,7 +109,7 @@ class History:
             for _ in range(min(gap - 1, _HOURS)):  # gap < 0: range is empty
                 self._push(0)
         self._push(wh)
-        self.last_hour = hour_number
+        self.last_hour = hour
 
     def dump(self):
         """The history as bytes (344), for a flash file: a meter that reboots in load shedding keeps its week."""

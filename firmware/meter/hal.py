@@ -1,7 +1,7 @@
 """Hardware abstraction: the meter's devices, written against machine-like pins so that the ESP32 board
 (meter/esp32board.py) and the virtual board (meter/simboard.py) share them.
 
-A board (meter/board.py loads one) offers:
+A board (meter/boot.py loads the one board.json names) offers:
     name, imp_per_kwh     its name, and the utility meter's pulse constant (impulses per kWh)
     clock                 now_s() Unix seconds, set(unix_s) -> bool, ticks_ms(), sleep_ms(ms, wake)
     pulses                a PulseCounter: `count` pulses since boot

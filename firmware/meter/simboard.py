@@ -56,7 +56,7 @@ class Board:
         self.imp_per_kwh = pulse.get("imp_per_kwh", 1000)
         load = sim.get("load", {})
         self.profile_w = load.get("profile_w") or [settings.sim_power_w if settings else 0]
-        self._step_ms = load.get("step_s", 3600) * 1000
+        self.step_s = load.get("step_s", 3600)
         self._mj_per_pulse = _MJ_PER_KWH // self.imp_per_kwh
         self.bounce_every = load.get("bounce_every", 0)
         self._mj = 0  # since the last pulse
@@ -94,7 +94,7 @@ class Board:
     def _advance(self, target):
         # Runs the load up to virtual ms `target`: its pulses reach the counter at their own times.
         t = self.ms
-        step = self._step_ms
+        step = self.step_s * 1000
         profile = self.profile_w
         while t < target:
             absolute = self.start_s * 1000 + t
@@ -161,7 +161,7 @@ class Board:
         """The load's power now (W): what the simulated CT measures."""
         if not self.relay.closed:
             return 0
-        return self.profile_w[(self.start_s * 1000 + self.ms) // self._step_ms % len(self.profile_w)]
+        return self.profile_w[(self.start_s * 1000 + self.ms) // (self.step_s * 1000) % len(self.profile_w)]
 
     # --- the pins ----------------------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ def test_credit_is_charged_in_whole_wh_and_the_relay_follows_the_rules(micropyth
 import json
 from meter import credit, state
 s = state.State("st"); s.credit_wh = 1500
-a = credit.Credit(s, low_wh=1000, emergency_wh=200)
+a = credit.Credit(s, low_credit_wh=1000, emergency_wh=200)
 out = []
 def step(energy_wh):
     a.charge(energy_wh)

@@ -62,7 +62,7 @@ class Outbox:
         self.merged = 0  # readings dropped by merges since boot (time resolution only)
         self.open = memoryview(bytearray(pack_max * RECORD_SIZE))  # the open readings, mirrored in RAM
         self.open_count = 0
-        # One pack file, or two packs' records while merging: allocated by load(), freed by release().
+        # One pack file (and a spare byte: a longer file is not a pack), while a phase reads packs: acquire().
         self.scratch = None
         try:
             os.mkdir(directory)
@@ -75,7 +75,7 @@ class Outbox:
         that the code's pieces may not leave."""
         if self.scratch is None:
             self.packer.buffer()
-            self.scratch = memoryview(bytearray(HEADER_SIZE + 2 * self.pack_max * RECORD_SIZE + _SIGNATURE_SIZE + 4))
+            self.scratch = memoryview(bytearray(HEADER_SIZE + self.pack_max * RECORD_SIZE + _SIGNATURE_SIZE + 5))
 
     def release(self):
         """Frees the buffers a phase used (the scratch, the packer's) and unloads the Ed25519 code, until needed."""

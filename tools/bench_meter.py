@@ -105,18 +105,38 @@ def write_history(flash: Path, firmware: Path) -> None:
                    check=True, capture_output=True)
 
 
-def heap(gateway: Gateway, firmware: Path, root: Path) -> None:
-    key = load_or_create_gateway_key(gateway.key_path)
-    engine = open_database(gateway.db)
-    trial = 0
+# The meter's own main.py, then what MicroPython has interned: every distinct name of every module loaded since
+# boot (never freed). Five qstr pools hold 620 names; the 621st allocates a sixth of 640 entries, 7 KB at once.
+NAMES_MAIN = """
+from meter import boot
+device = boot.start()
+del boot
+device.run()
+import micropython
+micropython.qstr_info()
+"""
+NAMES_POOLS_MAX = 5
 
-    def works(heap_kb: int) -> tuple[bool, str]:
-        nonlocal trial
-        trial += 1
-        flash = root / f"heap-{trial}"
-        name = f"heap-{trial}"
-        identity = provision(gateway, flash, firmware, name, {"sim": {"speed": 0, "start_s": START_S,
-                                                                         "keys": []}},
+
+class Scenario:
+    """The heap scenario: a provisioned meter with a backlog, a week of history, a grant waiting and a token to
+    type; run(heap_kb) boots a fresh copy of it and says whether every phase ran."""
+
+    PHASES = ("time set to", "grant 1 applied", "token accepted", "outbox holds 0 readings", "acked seq 203",
+              "forecast: history of 168 hours restored", "forecast: model run")
+
+    def __init__(self, gateway: Gateway, firmware: Path, root: Path):
+        self.gateway, self.firmware, self.root = gateway, firmware, root
+        self.key = load_or_create_gateway_key(gateway.key_path)
+        self.engine = open_database(gateway.db)
+        self.trials = 0
+
+    def run(self, heap_kb: int, script: Path | None = None) -> tuple[bool, str]:
+        self.trials += 1
+        name = f"heap-{self.trials}"
+        flash = self.root / name
+        identity = provision(self.gateway, flash, self.firmware, name, {"sim": {"speed": 0, "start_s": START_S,
+                                                                                 "keys": []}},
                              readings_max=3, interval_s=60, credit_wh=5000, console_keys=0)
         _, token = generate_token(secret_key=identity.openpaygo_key.hex(), count=0, value=10,
                                   token_type=TokenType.ADD_TIME)
@@ -125,24 +145,39 @@ def heap(gateway: Gateway, firmware: Path, root: Path) -> None:
         (flash / "board.json").write_text(json.dumps(board))
         write_outbox(flash, identity, [Reading(START_S - 12000 + 60 * i, i + 1, 1000 + i, 0, 400, 5000)
                                        for i in range(200)])
-        write_history(flash, firmware)
-        issue_grant(engine, key, name, 1500, f"bench-{trial}")
-        process = start_meter(flash, firmware, heapsize=f"{heap_kb}K")
+        write_history(flash, self.firmware)
+        issue_grant(self.engine, self.key, name, 1500, f"bench-{self.trials}")
+        process = start_meter(flash, self.firmware, heapsize=f"{heap_kb}K", script=script)
         output, _ = process.communicate(timeout=300)
-        ok = process.returncode == 0 and all(text in output for text in (
-            "time set to", "grant 1 applied", "token accepted", "outbox holds 0 readings", "acked seq 203",
-            "forecast: history of 168 hours restored", "forecast: model run"))
-        return ok, output
+        return process.returncode == 0 and all(text in output for text in self.PHASES), output
 
+    def names(self) -> tuple[int, int]:
+        """(names interned, qstr pools) at the end of the scenario, in a roomy heap."""
+        script = self.root / "names_main.py"
+        script.write_text(NAMES_MAIN)
+        ok, output = self.run(192, script)
+        pools = re.search(r"n_pool=(\d+), n_qstr=(\d+)", output)
+        if not ok or not pools:
+            raise RuntimeError(f"the scenario failed:\n{output[-3000:]}")
+        return int(pools.group(2)), int(pools.group(1))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def heap(gateway: Gateway, firmware: Path, root: Path) -> None:
+    scenario = Scenario(gateway, firmware, root)
     low, high = 40, 192
-    ok, output = works(high)
+    ok, output = scenario.run(high)
     if not ok:
         raise RuntimeError(f"the scenario fails even at {high} KB:\n{output[-3000:]}")
     in_use = re.search(r"heap: (\d+) bytes used", output)
-    smallest = smallest_passing(lambda heap_kb: works(heap_kb)[0], low, high)
-    engine.dispose()
+    smallest = smallest_passing(lambda heap_kb: scenario.run(heap_kb)[0], low, high)
+    names, pools = scenario.names()
+    scenario.close()
     print(f"heap: the whole firmware runs every phase in {smallest} KB (bisected; fails at {smallest - 1} KB); "
-          f"{int(in_use.group(1)) // 1024 if in_use else '?'} KB in use after boot")
+          f"{int(in_use.group(1)) // 1024 if in_use else '?'} KB in use after boot; {names} names interned by the "
+          f"end, in {pools} qstr pools (five hold 620)")
 
 
 def integrated_pulses(profile_w: list[int], step_s: int, start_s: int, end_s: int, imp_per_kwh: int) -> int:

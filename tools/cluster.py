@@ -122,13 +122,14 @@ def _on_cores(cores: set[int] | None):
     return None if cores is None else lambda: os.sched_setaffinity(0, cores)
 
 
-def start_meter(flash: Path, firmware: Path = DEFAULT_OUT, heapsize: str = METER_HEAPSIZE,
-                stdin=subprocess.DEVNULL, cores: set[int] | None = None) -> subprocess.Popen:
+def start_meter(flash: Path, firmware: Path = DEFAULT_OUT, heapsize: str = METER_HEAPSIZE, stdin=subprocess.DEVNULL,
+                cores: set[int] | None = None, script: Path | None = None) -> subprocess.Popen:
     """Boots the firmware in `firmware` with `flash` as the meter's flash (its working directory). The meter reads
-    keys from its console too: pass stdin=subprocess.PIPE to type them. cores: the CPUs it may run on."""
+    keys from its console too: pass stdin=subprocess.PIPE to type them. cores: the CPUs it may run on. script: a
+    main.py of one's own (benchmarks: what to print after the meter stops)."""
     env = dict(os.environ, MICROPYPATH=f"{firmware}:.frozen")
     return subprocess.Popen(
-        [micropython(), "-X", f"heapsize={heapsize}", str(firmware / "main.py")],
+        [micropython(), "-X", f"heapsize={heapsize}", str(script or firmware / "main.py")],
         cwd=flash, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         preexec_fn=_on_cores(cores),
     )

@@ -1,4 +1,5 @@
-"""The send path's heap budget (issue 2): read, encode, sign and send in `micropython -X heapsize=48K`.
+"""The send path's heap budget (issue 2): read, encode, sign and send in `micropython -X heapsize=48K`; and the
+whole firmware's interned names (issue 3), which stay in RAM for as long as the meter runs.
 
 The firmware runs from its .mpy build (tools.firmware_build), as deployed, and sends to a real gateway
 (`enerlectra-edge serve`) that must acknowledge every message (2.04) and store every reading. The script is
@@ -8,6 +9,7 @@ tools.bench_heap's SEND_PATH, which `python -m tools.bench_heap` also uses to fi
 import pytest
 
 from tools.bench_heap import BUDGET_KB, SIGN_ENCODED, SIGN_IN_PLACE, Meter, prepare_flash, sent_ok
+from tools.bench_meter import NAMES_POOLS_MAX, Scenario
 from tools.cluster import Gateway
 from tools.firmware_build import build
 
@@ -57,3 +59,14 @@ def test_a_backlog_pack_encoded_then_signed_fits_the_budget(gateway, board):
 
 def test_a_larger_pack_signed_in_place_fits_the_budget(gateway, board):
     send_and_check(gateway, board, "pack-in-place", BUDGET_KB, sends=3, pack=PACK_IN_PLACE, sign=SIGN_IN_PLACE)
+
+
+def test_the_whole_firmware_interns_no_more_names_than_five_qstr_pools_hold(gateway, board, tmp_path):
+    # Every phase of the meter (tools/bench_meter's heap scenario). MicroPython never frees an interned name, and
+    # the 621st allocates a sixth pool of 640 entries: 7 KB at once (docs/meter.md, "Memory").
+    scenario = Scenario(gateway, board[0], tmp_path)
+    try:
+        names, pools = scenario.names()
+    finally:
+        scenario.close()
+    assert pools <= NAMES_POOLS_MAX, f"{names} names interned, in {pools} pools"

@@ -21,8 +21,9 @@ Contract:
   request it will not build (payload over 16 KB; path, query and formats needing more than 105
   bytes of options); socket `OSError`s (no network) pass through. All are per request: the client stays usable.
 - A payload larger than one block (16 << block_szx bytes) goes block-wise with Block1, following
-  2.31 Continue, and a smaller block size when the server's 2.31 asks for one. A response with
-  Block2 is fetched block by block and joined, up to `response_bytes_max` bytes.
+  2.31 Continue, and a smaller block size when the server's 2.31 asks for one. Responses are asked
+  for in blocks of at most 256 bytes (Block2 on a request's last block): a longer response is fetched
+  block by block and joined, up to `response_bytes_max` bytes.
 - Datagrams that do not belong to the current exchange (other message ID or token, e.g. a late
   copy of an earlier response) are ignored; an unexpected confirmable message is answered with RST.
   The socket is connected, so the network stack drops datagrams from any other address.
@@ -68,6 +69,9 @@ _OVERHEAD_BYTES = const(128)
 _OPTIONS_END = const(_OVERHEAD_BYTES - 1)
 _FIXED_OPTIONS_END = const(_OPTIONS_END - 10)
 _REQUEST_BYTES_MAX = const(16384)
+# Responses come in blocks of at most 256 bytes (Block2, asked for on the last block of every request): each
+# datagram is received into a fresh allocation, which must find room in one piece: 385 bytes, not 1153.
+_RESPONSE_SZX = const(4)
 # Enough exchanges for the largest request in the smallest blocks, plus the last ones.
 _EXCHANGES_MAX = const((_REQUEST_BYTES_MAX >> 4) + 4)
 
@@ -168,7 +172,8 @@ class Client:
 
         size = (16 << block_szx) + _OVERHEAD_BYTES
         self._tx = bytearray(size)
-        self._rx_size = size + 1  # one spare byte tells a full datagram from a cut one
+        # One spare byte tells a full datagram from a cut one.
+        self._rx_size = (16 << min(block_szx, _RESPONSE_SZX)) + _OVERHEAD_BYTES + 1
         self._rx = b""
         self._control = bytearray(4)  # empty ACK or RST for incoming confirmable messages
         mid = urandom(2)
@@ -218,10 +223,10 @@ class Client:
         self._fixed = pos
         self._last = last
         body = memoryview(payload)
-        # Early Block2 negotiation (RFC 7959 2.4) is only needed when our receive buffer is smaller
-        # than a default 1024-byte block, and only on the request that gets the final response.
+        # Early Block2 negotiation (RFC 7959 2.4), on the request that gets the final response: the receive
+        # size is smaller than a default 1024-byte block.
         szx = self.block_szx
-        early = szx if szx < 6 else -1
+        early = min(szx, _RESPONSE_SZX)
         size = 16 << szx
         offset = 0
         block1 = -1
@@ -230,8 +235,8 @@ class Client:
             if total > size:
                 end = min(offset + size, total)
                 block1 = (offset >> (szx + 4)) << 4 | (8 if end < total else 0) | szx
-            # Each exchange starts from a collected heap: recv needs one free block of block size + 129
-            # bytes, and the garbage of the previous exchange would scatter this one's live objects.
+            # Each exchange starts from a collected heap: recv needs one free block of response block size +
+            # 129 bytes, and the garbage of the previous exchange would scatter this one's live objects.
             gc.collect()
             code = self._exchange(block1, early if end == total else -1, body[offset:end])
             if block1 < 0:
@@ -281,7 +286,7 @@ class Client:
             joined.extend(payload)
             if not block2 & 8:
                 return code, bytes(joined)
-            szx = min(szx, self.block_szx)
+            szx = min(szx, self.block_szx, _RESPONSE_SZX)
             gc.collect()  # as in request
             self._exchange(-1, (len(joined) >> (szx + 4)) << 4 | szx, b"")
         raise ProtocolError("too many blocks")

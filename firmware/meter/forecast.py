@@ -141,7 +141,7 @@ class History:
         return self._wh[(self.next - n) % _HOURS]
 
     def total(self, n):
-        """The Wh of the newest `n` n (at most what was recorded)."""
+        """The Wh of the newest `n` hours (at most what was recorded)."""
         wh = self._wh
         total = 0
         index = self.next

@@ -105,16 +105,9 @@ def write_history(flash: Path, firmware: Path) -> None:
                    check=True, capture_output=True)
 
 
-# The meter's own main.py, then what MicroPython has interned: every distinct name of every module loaded since
+# After the meter's own main.py: what MicroPython has interned, every distinct name of every module loaded since
 # boot (never freed). Five qstr pools hold 620 names; the 621st allocates a sixth of 640 entries, 7 KB at once.
-NAMES_MAIN = """
-from meter import boot
-device = boot.start()
-del boot
-device.run()
-import micropython
-micropython.qstr_info()
-"""
+NAMES_AFTER_MAIN = "\nimport micropython\nmicropython.qstr_info()\n"
 NAMES_POOLS_MAX = 5
 
 
@@ -154,7 +147,7 @@ class Scenario:
     def names(self) -> tuple[int, int]:
         """(names interned, qstr pools) at the end of the scenario, in a roomy heap."""
         script = self.root / "names_main.py"
-        script.write_text(NAMES_MAIN)
+        script.write_text((self.firmware / "main.py").read_text() + NAMES_AFTER_MAIN)
         ok, output = self.run(192, script)
         pools = re.search(r"n_pool=(\d+), n_qstr=(\d+)", output)
         if not ok or not pools:

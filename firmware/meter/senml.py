@@ -34,7 +34,9 @@ def _records(readings):
 def _packer(kid, seed32, readings):
     if not 0 < len(readings) <= pack.READINGS_MAX:
         raise ValueError("a pack holds 1 to %d readings" % pack.READINGS_MAX)
-    return pack.Packer(kid, seed32, len(readings))
+    packer = pack.Packer(kid, seed32, len(readings))
+    packer.buffer()  # first: the largest allocation of a send, while the heap has room in one piece
+    return packer
 
 
 def encode(kid, readings):

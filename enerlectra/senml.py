@@ -23,6 +23,7 @@ UNIT = 1
 VALUE = 2
 TIME = 6
 LABELS = frozenset((BASE_NAME, BASE_TIME, BASE_UNIT, NAME, UNIT, VALUE, TIME))
+MEASUREMENT_LABELS = frozenset((NAME, UNIT, VALUE))  # a measurement has no time or base fields of its own
 
 # Name and unit of each measurement every reading carries, in Reading's field order after time_s and seq.
 MEASUREMENTS = (("energy", "Wh"), ("energy_out", "Wh"), ("power", "W"), ("credit", "Wh"))
@@ -86,8 +87,8 @@ def encode_readings(kid: bytes, readings: list[Reading]) -> bytes:
 
 def _integer(record: dict, label: int, what: str, low: int, high: int) -> int:
     value = record.get(label)
-    # bool is an int in Python but not in CBOR: refuse it explicitly.
-    if not isinstance(value, int) or isinstance(value, bool):
+    # bool is an int in Python but not in CBOR: refuse it (cbor2 makes no other subclass of int).
+    if type(value) is not int:
         raise WireError(f"{what} must be an integer")
     if not low <= value <= high:
         raise WireError(f"{what} {value} out of range {low}..{high}")
@@ -101,7 +102,7 @@ def _measurement(records: list, position: int, name: str, unit: str, base_unit: 
     # A record without its own unit has the pack's base unit (RFC 8428 section 4.1).
     if record.get(NAME) != name or record.get(UNIT, base_unit) != unit:
         raise WireError(f"SenML record {position} must be {name!r} in {unit}")
-    if TIME in record or BASE_NAME in record or BASE_TIME in record or BASE_UNIT in record:
+    if not MEASUREMENT_LABELS.issuperset(record):
         raise WireError(f"SenML record {position} must not carry its own time or base")
     return _integer(record, VALUE, name, 0, VALUE_MAX)
 
@@ -116,7 +117,7 @@ def parse_readings(payload: bytes, kid: bytes) -> list[Reading]:
     if len(records) > READINGS_PER_PACK_MAX * RECORDS_PER_READING_MAX:
         raise WireError(f"SenML pack holds more than {READINGS_PER_PACK_MAX} readings")
     for index, record in enumerate(records):
-        if not isinstance(record, dict) or not set(record) <= LABELS:
+        if not isinstance(record, dict) or not LABELS.issuperset(record):
             raise WireError(f"SenML record {index} must be a map with integer labels -3..6")
 
     first = records[0]
@@ -138,7 +139,7 @@ def parse_readings(payload: bytes, kid: bytes) -> list[Reading]:
         if position and (BASE_NAME in seq_record or BASE_TIME in seq_record or BASE_UNIT in seq_record):
             raise WireError("SenML base fields belong in the first record only")
         offset = seq_record.get(TIME, 0)
-        if not isinstance(offset, int) or isinstance(offset, bool):
+        if type(offset) is not int:
             raise WireError(f"SenML record {position} time must be an integer")
         time_s = base_time + offset
         if not TIME_MIN_S <= time_s <= TIME_MAX_S:

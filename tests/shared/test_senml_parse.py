@@ -98,6 +98,8 @@ def test_a_pack_carries_the_newest_readings_forecast_only():
         (lambda r: r[2].update({99: 1}), "integer labels"),
         (lambda r: r[4].update({-3: 5}), "first record only"),
         (lambda r: r[5].update({6: 3}), "own time"),
+        (lambda r: r[2].update({-4: "W"}), "own time or base"),
+        (lambda r: r[4].update({6: True}), "time must be an integer"),
         (lambda r: r.__setitem__(0, [1]), "must be a map"),
     ],
 )

@@ -135,9 +135,9 @@ def _restore_history(device, model_path):
     device.recent = (min(history.count, 24), history.total(24))
     # The hour in progress goes on; its energy counted before the reboot counts (the counter is persisted).
     device.hour = (started, min(start_wh, device.energy_wh()))
-    device._hour_restored = True
+    device.hour_restored = True
     print("forecast: history of %d hours restored" % history.count)
-    device._model_due = True  # in the main loop, not in the boot's heap
+    device.model_due = True  # in the main loop, not in the boot's heap
 
 
 def _model_path():

@@ -64,9 +64,9 @@ class Device:
         self.predicted = None  # the model's 24 predicted hours (array('f')); None: naive forecast
         self.hours_left = None
         self.forecast_level = depletion.ALERT_NONE
-        self._model_due = False  # the predictions are to be computed (after a restore at boot)
-        self._hour_seen = True  # the hour in progress was counted from its start
-        self._hour_restored = False  # the hour in progress is the one saved before a reboot
+        self.model_due = False  # the predictions are to be computed (after a restore at boot)
+        self.hour_seen = True  # the hour in progress was counted from its start
+        self.hour_restored = False  # the hour in progress is the one saved before a reboot
 
     def run(self):
         settings = self.settings
@@ -270,49 +270,27 @@ class Device:
         return (now_s + self.settings.utc_offset_s) // 3600 if now_s >= _TIME_VALID_S else None
 
     def hourly(self, now_s):
-        """At the end of each local hour: records its Wh, keeps the history on flash, runs the model.
-
-        The hour the meter booted in (without a saved one) was seen only in part: not recorded. Hours the meter was
-        off count as 0 Wh (load shedding); a clock set forward while it runs is not an outage: no 0 Wh hours."""
+        """At the start of each local hour, and once after a history restored at boot: forecast.hour_ended (loaded
+        for it and unloaded after) records the hour that ended, keeps the history on flash and runs the model."""
         hour = self._local_hour(now_s)
         if hour is None:
             return
-        energy_wh = self.energy_wh()
         if self.hour is None:
-            self.hour = (hour, energy_wh)
-            self._hour_seen = False
+            self.hour = (hour, self.energy_wh())  # the hour the meter booted in: seen in part only, not recorded
+            self.hour_seen = False
             return
-        started, start_wh = self.hour
-        if hour != started:
-            # (An hour before the one in progress means the clock was set back: the history takes it as the next.)
-            record = None
-            if self._hour_seen:
-                # the clock jumped forward while running: the next hour follows on (no 0 Wh hours)
-                jumped = hour > started + 1 and not self._hour_restored
-                record = (started, max(0, energy_wh - start_wh), hour - 1 if jumped else None)
-            self._hour_seen = True
-            self._hour_restored = False
-            self.hour = (hour, energy_wh)
-        elif not self._model_due:
+        if hour == self.hour[0] and not self.model_due:
             return
-        else:
-            record = False  # the restored history's predictions, nothing to record or save
-        self._model_due = False
-        self.run_model(record)  # record: (hour, Wh, hour to continue from or None); None: not seen; False: keep
-        self.update_forecast(now_s)
-
-    def run_model(self, record):
-        """The hourly step (forecast.hour_ended): records the hour that ended, keeps the history on flash, runs the
-        model. forecast.py and the model are loaded for it and unloaded after."""
         gc.collect()
         from meter import forecast
 
         try:
-            forecast.hour_ended(self, record)
+            forecast.hour_ended(self, hour)
         finally:
             unload("trees")
             unload("forecast")
             gc.collect()
+        self.update_forecast(now_s)
 
     def update_forecast(self, now_s):
         """Hours until the credit runs out, from the predictions (cheap: no model run); alert level, with hysteresis."""

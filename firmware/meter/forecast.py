@@ -250,16 +250,31 @@ def from_file(data):
     return history, hour, start_wh
 
 
-def hour_ended(device, record):
-    """The meter's hourly step (meter/device.py `run_model`; here so that its code is loaded only once an hour).
+def hour_ended(device, hour):
+    """The meter's hourly step (meter/device.py `hourly`; here so that its code is loaded only once an hour): local
+    hour `hour` has begun, or a history restored at boot waits for its predictions (`device.model_due`).
 
-    Records the hour that ended in `device.history` (History.dump() bytes; `record`: (hour, Wh, hour to continue
-    from or None); None: nothing to record), writes the history file (not when `record` is False), then sets
-    `device.recent` (the trailing day's hours and Wh, for the naive forecast) and `device.predicted` (the model's
-    24 hours, an array('f'); None: naive forecast). The model is loaded for it: the caller unloads meter.trees.
+    Records the hour that ended in `device.history` (History.dump() bytes), unless it was seen in part only (the
+    meter booted in it without a saved one). Hours the meter was off count as 0 Wh (load shedding); a clock set
+    forward while it runs is not an outage: no 0 Wh hours. An hour before the one in progress means the clock was
+    set back: the history takes it as the next. Writes the history file, then sets `device.recent` (the trailing
+    day's hours and Wh, for the naive forecast) and `device.predicted` (the model's 24 hours, an array('f'); None:
+    naive forecast). The model is loaded for it: the caller unloads meter.trees.
     """
     from meter import flash
 
+    record = False  # a restored history's predictions: nothing to record or save
+    started, start_wh = device.hour
+    if hour != started:
+        energy_wh = device.energy_wh()
+        record = None
+        if device.hour_seen:
+            jumped = hour > started + 1 and not device.hour_restored
+            record = (started, max(0, energy_wh - start_wh), hour - 1 if jumped else None)
+        device.hour_seen = True
+        device.hour_restored = False
+        device.hour = (hour, energy_wh)
+    device.model_due = False
     history = History()
     if device.history:
         history.restore(device.history)

@@ -77,8 +77,7 @@ def _config():
 
 
 def _restore(device):
-    gc.collect()  # the Ed25519 check's garbage
-    device.outbox.acquire()
+    device.outbox.acquire()  # in a collected heap: the Ed25519 check's garbage goes first
     from meter import outbox_fix
 
     settings, st, board = device.settings, device.state, device.board

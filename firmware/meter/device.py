@@ -111,7 +111,6 @@ class Device:
 
     def fix(self, action, *args):
         """Runs one of the outbox's rare repairs (meter/outbox_fix.py)."""
-        gc.collect()
         self.outbox.acquire()
         from meter import outbox_fix
 
@@ -239,8 +238,7 @@ class Device:
 
     def _link(self, probe):
         self.outbox.release()  # no signing while CoAP is loaded: their RAM is not needed at once
-        gc.collect()
-        self.outbox.acquire()
+        self.outbox.acquire()  # in a collected heap, before the link's code
         from meter import link
 
         try:

@@ -70,9 +70,9 @@ class Outbox:
             pass
 
     def acquire(self):
-        """Allocates the buffers of a phase that reads or writes packs: the scratch, the packer's. Called first
-        thing, in a collected heap: allocated once the phase's code is loaded, they would need room in one piece
-        that the code's pieces may not leave."""
+        """Allocates the buffers of a phase that reads or writes packs: the scratch, the packer's (which collects the
+        heap first). Called first thing: allocated once the phase's code is loaded, they would need room in one
+        piece that the code's pieces may not leave."""
         if self.scratch is None:
             self.packer.buffer()
             self.scratch = memoryview(bytearray(HEADER_SIZE + self.pack_max * RECORD_SIZE + _SIGNATURE_SIZE + 5))

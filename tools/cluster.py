@@ -126,10 +126,19 @@ def start_meter(flash: Path, firmware: Path = DEFAULT_OUT, heapsize: str = METER
                 cores: set[int] | None = None, script: Path | None = None) -> subprocess.Popen:
     """Boots the firmware in `firmware` with `flash` as the meter's flash (its working directory). The meter reads
     keys from its console too: pass stdin=subprocess.PIPE to type them. cores: the CPUs it may run on. script: a
-    main.py of one's own (benchmarks: what to print after the meter stops)."""
-    env = dict(os.environ, MICROPYPATH=f"{firmware}:.frozen")
+    main.py of one's own (benchmarks: what to print after the meter stops).
+
+    It runs as on a board: the firmware in the flash's root (linked there when it was built elsewhere), main run
+    as a module so that sys.path starts with "" (the current folder). Each module's file name is interned for as
+    long as the meter runs: "meter/link.mpy", as on a board, not the build folder's long path."""
+    for part in ("meter", "models", "main.py"):
+        if not (flash / part).exists() and not (flash / part).is_symlink():
+            (flash / part).symlink_to(firmware / part)
+    if script is not None:
+        shutil.copy(script, flash / script.name)
+    env = dict(os.environ, MICROPYPATH=":.frozen")
     return subprocess.Popen(
-        [micropython(), "-X", f"heapsize={heapsize}", str(script or firmware / "main.py")],
+        [micropython(), "-X", f"heapsize={heapsize}", "-m", script.stem if script else "main"],
         cwd=flash, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         preexec_fn=_on_cores(cores),
     )

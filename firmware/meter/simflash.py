@@ -6,6 +6,7 @@ and makes it the current directory. A full image raises OSError(ENOSPC) on write
 """
 
 import os
+import sys
 
 import vfs
 
@@ -47,5 +48,13 @@ def mount(spec, image_path):
     except OSError:
         vfs.VfsLfs2.mkfs(device)
         filesystem = vfs.VfsLfs2(device)
+    firmware = os.getcwd()
     vfs.mount(filesystem, "/flash")
     os.chdir("/flash")
+    # The firmware stays where it is: the current folder ("" in sys.path, and the package's path when it was
+    # imported from there, as on a board) now holds the data.
+    if "" in sys.path:
+        sys.path[sys.path.index("")] = firmware
+    package = sys.modules["meter"]
+    if not package.__path__.startswith("/"):
+        package.__path__ = firmware + "/" + package.__path__

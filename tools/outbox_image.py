@@ -6,24 +6,19 @@ the meter's key: a backlog for benchmarks and tests without running the meter th
 Each pack: header "<2sHIII" (b"P1", count, first time, last time, last seq), records "<7I" (time, seq, energy,
 energy out, power, credit, depletion or 0xFFFFFFFF), the Ed25519 signature of the COSE Sig_structure of the
 SenML pack (enerlectra.senml.encode_readings: the same bytes the meter's pack.py writes), and a CRC-32 of all
-that; named by the first seq. The meter sends it as it would one it closed itself; the gateway verifies it.
+that; then the COSE_Sign1 message (enerlectra.cose.sign1) and its own CRC-32. Named by the first seq. The meter
+sends it as it would one it closed itself; the gateway verifies it.
 """
 
 import struct
 import zlib
 from pathlib import Path
 
-import cbor2
-
+from enerlectra.cose import sign1
 from enerlectra.senml import Reading, encode_readings
 from tools.provision import Identity
 
 NO_FORECAST = 0xFFFFFFFF
-PROTECTED_EDDSA = bytes.fromhex("a10127")
-
-
-def _to_be_signed(payload: bytes) -> bytes:
-    return cbor2.dumps(["Signature1", PROTECTED_EDDSA, b"", payload])
 
 
 def write_outbox(flash: Path, identity: Identity, readings: list[Reading], pack_readings: int = 32) -> int:
@@ -34,11 +29,13 @@ def write_outbox(flash: Path, identity: Identity, readings: list[Reading], pack_
     packs = 0
     for start in range(0, len(readings), pack_readings):
         pack = readings[start : start + pack_readings]
-        signature = key.sign(_to_be_signed(encode_readings(identity.kid, pack))).signature
+        message = sign1(encode_readings(identity.kid, pack), key, identity.kid)
+        signature = message[-64:]
         header = struct.pack("<2sHIII", b"P1", len(pack), pack[0].time_s, pack[-1].time_s, pack[-1].seq)
         records = b"".join(struct.pack("<7I", r.time_s, r.seq, r.energy_wh, r.energy_out_wh, r.power_w, r.credit_wh,
                                        NO_FORECAST if r.depletion_s is None else r.depletion_s) for r in pack)
         body = header + records + signature
-        (folder / f"{pack[0].seq:010d}").write_bytes(body + struct.pack("<I", zlib.crc32(body)))
+        (folder / f"{pack[0].seq:010d}").write_bytes(body + struct.pack("<I", zlib.crc32(body)) + message
+                                                     + struct.pack("<I", zlib.crc32(message)))
         packs += 1
     return packs

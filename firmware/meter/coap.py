@@ -20,6 +20,8 @@ Contract:
   RST, `ProtocolError` when a response breaks the block-wise rules or a bound, `ValueError` for a
   request it will not build (payload over 16 KB; path, query and formats needing more than 105
   bytes of options); socket `OSError`s (no network) pass through. All are per request: the client stays usable.
+- `payload` is bytes-like, or `(file, length)`: `length` bytes read from the file's position, one block at a
+  time straight into the transmit buffer (the meter sends its packs from flash, never whole in RAM).
 - A payload larger than one block (16 << block_szx bytes) goes block-wise with Block1, following
   2.31 Continue, and a smaller block size when the server's 2.31 asks for one. Responses are asked
   for in blocks of at most 256 bytes (Block2 on a request's last block): a longer response is fetched
@@ -194,7 +196,8 @@ class Client:
 
     def request(self, method, path, payload=b"", content_format=None, accept=None, query=None, confirmable=True):
         """Send one request and return (code, payload) of its final response; see the module doc."""
-        total = len(payload)
+        stream = payload[0] if isinstance(payload, tuple) else None
+        total = len(payload) if stream is None else payload[1]
         if not 0 < method < 32 or total > _REQUEST_BYTES_MAX:
             raise ValueError("request")
         # Header byte 0 and the code, then the options that every block of this request repeats
@@ -222,7 +225,7 @@ class Client:
             raise ValueError("options too long")
         self._fixed = pos
         self._last = last
-        body = memoryview(payload)
+        body = memoryview(payload) if stream is None else None
         # Early Block2 negotiation (RFC 7959 2.4), on the request that gets the final response: the receive
         # size is smaller than a default 1024-byte block.
         szx = self.block_szx
@@ -238,7 +241,8 @@ class Client:
             # Each exchange starts from a collected heap: recv needs one free block of response block size +
             # 129 bytes, and the garbage of the previous exchange would scatter this one's live objects.
             gc.collect()
-            code = self._exchange(block1, early if end == total else -1, body[offset:end])
+            data = (stream, end - offset) if stream is not None else body[offset:end]  # a file is read in order
+            code = self._exchange(block1, early if end == total else -1, data)
             if block1 < 0:
                 break
             if code != CONTINUE:
@@ -307,7 +311,12 @@ class Client:
             last = 23
         if block1 >= 0:
             pos = _put_option(tx, pos, 27 - last, block1)
-        if len(data):
+        if isinstance(data, tuple):
+            tx[pos] = 0xFF
+            if data[0].readinto(memoryview(tx)[pos + 1 : pos + 1 + data[1]]) != data[1]:
+                raise OSError(errno.EIO)  # the file is shorter than it was said to be
+            pos += 1 + data[1]
+        elif len(data):
             tx[pos] = 0xFF
             tx[pos + 1 : pos + 1 + len(data)] = data
             pos += 1 + len(data)

@@ -237,8 +237,8 @@ class Device:
             self._check(downlinks)
 
     def _link(self, probe):
-        self.outbox.release()  # no signing while CoAP is loaded: their RAM is not needed at once
-        self.outbox.acquire()  # in a collected heap, before the link's code
+        self.outbox.release()  # no signing while CoAP is loaded: packs go from flash as they are stored
+        gc.collect()
         from meter import link
 
         try:

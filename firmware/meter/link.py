@@ -4,7 +4,8 @@ unloads both afterwards, so that their RAM is free while the meter signs or veri
 run(device, probe) -> downlinks: a list of (nonce, payload) to check after the phase (meter/downlink.py):
     (nonce, signed time) from GET /t and (None, CBOR array of signed grants) from GET /g.
 - probe: first GET /t?k=<kid>&n=<nonce> (the time, and a cheap test that the gateway answers).
-- Then the closed packs go, oldest first, POST /r, until none is left or one is not taken:
+- Then the closed packs go, oldest first, POST /r, until none is left or one is not taken (each read from flash
+  block by block; a pack whose stored message is damaged is rebuilt first, outbox_fix.rebuild):
     2.04: acknowledged, removed from the outbox (only now: docs/downlink.md, durability).
     4.09: the gateway has some of the pack's readings (e.g. its ACK was lost and the pack changed since):
           those up to the seq it names are dropped, the rest re-signed and sent next.
@@ -65,13 +66,16 @@ def _deliver(device, client):
         name = box.oldest()
         if name is None:
             break
-        message = box.message(name)
-        if message is None:
-            device.fix("quarantine", name, "is corrupt")
-            continue
+        stored = box.message(name)
+        if stored is None:
+            if device.fix("rebuild", name):
+                continue
+            break
         count, last_seq = box.seqs(name)
-        code, payload = _request(device, client, coap.POST, "/r", message, coap.FORMAT_COSE_SIGN1)
-        message = None
+        try:
+            code, payload = _request(device, client, coap.POST, "/r", stored, coap.FORMAT_COSE_SIGN1)
+        finally:
+            stored[0].close()
         if code is None:
             break
         if code == coap.CHANGED:

@@ -5,15 +5,18 @@
     box.append(time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh, depletion_s)
     box.close_pack()               # signs the open readings into a pack (append does it when a pack is full)
     name = box.oldest()            # the oldest closed pack, or None
-    message = box.message(name)    # its COSE_Sign1 bytes (memoryview, valid until the next call)
+    stored = box.message(name)     # its COSE_Sign1 as stored: (open file, length), or None if damaged
     box.remove(name)               # only once the gateway acknowledged it
 
 Layout in the folder `ob/`:
 - `open`: readings not yet in a pack, 32-byte records (pack.RECORD + CRC-32), each written at its place.
 - one file per closed pack, named by its first seq (10 digits, so names sort as seqs): a 16-byte header
-  (b"P1", count, first time, last time, last seq), the records, the 64-byte signature, a CRC-32 of all that.
-  A pack is signed once, when closed (offline work: during an outage a meter has all the time it needs), and
-  sent as often as needed with the same bytes (meter/pack.py).
+  (b"P1", count, first time, last time, last seq), the records, the 64-byte signature, a CRC-32 of all that;
+  then the COSE_Sign1 message made of them, as sent, and its own CRC-32. A pack is signed and encoded once, when
+  closed (offline work: during an outage a meter has all the time it needs), and sent as often as needed with
+  the same bytes, read from flash block by block: the network phase needs neither the encoder nor a buffer for
+  a whole pack. The message is derived data: when its part is damaged or missing (a pack written by firmware
+  0.4.1 and older), outbox_fix.rebuild writes it again from the readings and signature.
 - `bad`: the last pack found corrupt or refused as malformed (4.00), kept for a technician, never sent.
 
 Crash safety (power cut at any point): a record is either whole (CRC) or ignored; packs are written to `tmp`
@@ -62,7 +65,7 @@ class Outbox:
         self.merged = 0  # readings dropped by merges since boot (time resolution only)
         self.open = memoryview(bytearray(pack_max * RECORD_SIZE))  # the open readings, mirrored in RAM
         self.open_count = 0
-        # One pack file (and a spare byte: a longer file is not a pack), while a phase reads packs: acquire().
+        # The readings part of one pack file (up to its first CRC), while a phase reads packs: acquire().
         self.scratch = None
         try:
             os.mkdir(directory)
@@ -75,7 +78,7 @@ class Outbox:
         piece that the code's pieces may not leave."""
         if self.scratch is None:
             self.packer.buffer()
-            self.scratch = memoryview(bytearray(HEADER_SIZE + self.pack_max * RECORD_SIZE + _SIGNATURE_SIZE + 5))
+            self.scratch = memoryview(bytearray(HEADER_SIZE + self.pack_max * RECORD_SIZE + _SIGNATURE_SIZE + 4))
 
     def release(self):
         """Frees the buffers a phase used (the scratch, the packer's) and unloads the Ed25519 code, until needed."""
@@ -90,7 +93,7 @@ class Outbox:
         return sorted(int(entry[0]) for entry in os.ilistdir(self.directory) if entry[0].isdigit())
 
     def load(self, name):
-        """Reads a pack file into `scratch` and checks it; its reading count, or None when it is bad."""
+        """Reads a pack's readings part into `scratch` and checks it; its reading count, or None when it is bad."""
         self.acquire()
         try:
             with open(self.path(name), "rb") as handle:
@@ -102,7 +105,7 @@ class Outbox:
             return None
         magic, count, _, _, _ = struct.unpack_from(HEADER, scratch)
         end = HEADER_SIZE + count * RECORD_SIZE + _SIGNATURE_SIZE
-        if magic != MAGIC or not 0 < count <= self.pack_max or size != end + 4:
+        if magic != MAGIC or not 0 < count <= self.pack_max or size < end + 4:
             return None
         if struct.unpack_from("<I", scratch, end)[0] != crc32(scratch[:end]):
             return None
@@ -186,6 +189,9 @@ class Outbox:
                 handle.write(records)
                 handle.write(signature)
                 handle.write(struct.pack("<I", crc32(signature, crc32(records, crc32(header)))))
+                message = self.packer.message(records, count, signature)
+                handle.write(message)
+                handle.write(struct.pack("<I", crc32(message)))
             os.rename(self.path("tmp"), self.path(name))
         except OSError:
             flash.remove(self.path("tmp"))  # its space is needed back
@@ -197,12 +203,32 @@ class Outbox:
         return name_of(names[0]) if names else None
 
     def message(self, name):
-        """The pack's COSE_Sign1 (memoryview, valid until the next call); None when the file is bad."""
-        count = self.load(name)
-        if count is None:
+        """The pack's stored COSE_Sign1, its CRC checked: (the file, open at the message's first byte; its length),
+        which the caller closes. None when the file or the message is missing or damaged."""
+        try:
+            handle = open(self.path(name), "rb")  # noqa: SIM115 (returned open)
+        except OSError:
             return None
-        end = HEADER_SIZE + count * RECORD_SIZE
-        return self.packer.message(self.scratch[HEADER_SIZE:end], count, bytes(self.scratch[end : end + 64]))
+        try:
+            count = struct.unpack(HEADER, handle.read(HEADER_SIZE))[1]
+            start = HEADER_SIZE + count * RECORD_SIZE + _SIGNATURE_SIZE + 4
+            length = handle.seek(0, 2) - start - 4
+            handle.seek(start)
+            crc = 0
+            left = length
+            while left > 0:
+                data = handle.read(min(left, 256))
+                if not data:
+                    break
+                crc = crc32(data, crc)
+                left -= len(data)
+            if length > 0 and not left and handle.read(4) == struct.pack("<I", crc):
+                handle.seek(start)
+                return handle, length
+        except (OSError, ValueError):
+            pass
+        handle.close()
+        return None
 
     def seqs(self, name):
         """(count, last seq) of a pack, from its header."""

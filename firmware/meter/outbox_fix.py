@@ -17,6 +17,9 @@ merge(outbox) -> bool: merges two adjacent packs, never the oldest (it may be in
 drop_through(outbox, name, seq): the gateway has the pack's readings up to `seq` (a 4.09 answer): the rest is
     re-signed as a new pack, then the old one removed (a crash between leaves both; recover drops the new).
 quarantine(outbox, name, why): moves a pack to `bad` and recounts.
+rebuild(outbox, name) -> bool: writes a pack again, its message made anew from its readings and signature (the
+    message part was damaged, or the pack was written by firmware 0.4.1, which stored none); a pack whose readings
+    are damaged is quarantined. False when the flash has no room for it (it is kept, and tried again later).
 newest(outbox) -> the newest reading held (pack.RECORD fields) or None: what a meter whose state was lost
     restores its counters from.
 """
@@ -106,6 +109,22 @@ def quarantine(outbox, name, why):
             continue
         outbox.packs += 1
         outbox.count += count
+
+
+def rebuild(outbox, name):
+    count = outbox.load(name)
+    if count is None:
+        quarantine(outbox, name, "is corrupt")
+        return True
+    end = HEADER_SIZE + count * RECORD_SIZE
+    records = outbox.scratch[HEADER_SIZE:end]
+    try:
+        outbox.write_pack(records, count, bytes(outbox.scratch[end : end + 64]), name)
+    except OSError as err:
+        print("outbox: pack %s not rebuilt: %r" % (name, err))
+        return False
+    print("outbox: pack %s rebuilt" % name)
+    return True
 
 
 def drop_through(outbox, name, seq):

@@ -422,6 +422,23 @@ def test_server_asking_for_smaller_blocks_gets_them(micropython, server):
     assert server.small.blocks == expected
 
 
+def test_a_payload_read_from_a_file_goes_block_by_block_from_where_the_file_stands(micropython, server, tmp_path):
+    (tmp_path / "pack").write_bytes(b"head" + pattern(3000, 2) + b"tail")
+    lines = run_meter(micropython, server.port, f"""
+handle = open({str(tmp_path / "pack")!r}, "rb")
+handle.read(4)
+show(client.request(coap.POST, "/small", payload=(handle, 3000)))
+handle.seek(4)
+try:
+    client.request(coap.POST, "/r", payload=(handle, 3010))
+except OSError as err:
+    print("file too short, errno", err.errno)
+""")
+    assert lines[0] == shown(0x44, b"got 3000")
+    assert server.small.assembled == pattern(3000, 2)  # the server's smaller blocks are read as it asks
+    assert lines[1] == "file too short, errno 5"
+
+
 @pytest.mark.parametrize(("path", "response_type"), [("/slow", CON), ("/slow-non", NON)])
 def test_separate_response_is_received_and_acknowledged(micropython, relay, server, path, response_type):
     lines = run_meter(micropython, relay.port, f'show(client.request(coap.POST, "{path}", payload=b"r1"))\n')

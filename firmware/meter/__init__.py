@@ -1,5 +1,14 @@
-# The meter firmware: small self-contained modules in pure MicroPython.
+# The meter firmware: small self-contained modules in pure MicroPython (the tools import some of them in CPython).
+import gc
 import sys
+
+# A reading as the outbox keeps it and meter/pack.py encodes it: time_s, seq, energy_wh, energy_out_wh, power_w,
+# credit_wh, depletion_s (NO_FORECAST when the meter has none). Here, in the package that stays loaded, so that
+# neither module needs the other's code.
+RECORD = "<7I"
+RECORD_SIZE = 28
+NO_FORECAST = 0xFFFFFFFF
+READINGS_MAX = 256  # in a pack
 
 
 def unload(name):
@@ -9,6 +18,28 @@ def unload(name):
     package = sys.modules.get("meter")
     if package is not None and name in package.__dict__:
         delattr(package, name)
+
+
+def crypto(table_path=None):
+    # meter.ed25519 for a signature or a verification, loaded (in a collected heap: room in one piece for its code)
+    # with the base-point table file that boot checked, until crypto_release(): never resident beside CoAP.
+    module = sys.modules.get("meter.ed25519")
+    if module is not None:
+        return module
+    gc.collect()
+    from meter import ed25519, edwards25519
+
+    if table_path:
+        edwards25519.use_table(open(table_path, "rb"))  # noqa: SIM115 (open while the code is loaded)
+    return ed25519
+
+
+def crypto_release():
+    module = sys.modules.get("meter.edwards25519")
+    if module is not None:
+        module.use_table(None)  # closes the table file
+    for name in ("ed25519", "edwards25519", "sha512"):
+        unload(name)
 
 
 class Settings:

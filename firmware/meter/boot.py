@@ -77,7 +77,6 @@ def _config():
 
 
 def _restore(device):
-    device.outbox.acquire()  # in a collected heap: the Ed25519 check's garbage goes first
     from meter import outbox_fix
 
     settings, st, board = device.settings, device.state, device.board
@@ -154,7 +153,7 @@ def _model_path():
 
 
 def start():
-    from meter import unload
+    from meter import crypto_release, unload
 
     table_path = os.getcwd().rstrip("/") + "/" + _TABLE  # before a board mounts a data file system
     model_path = _model_path()
@@ -167,8 +166,7 @@ def start():
     built = ed25519.use_table(table_path)
     table_ms = time.ticks_diff(time.ticks_ms(), started)
     ed25519 = None
-    for name in ("ed25519_table", "ed25519", "edwards25519", "sha512"):
-        unload(name)  # loaded again for each signature (meter/pack.py)
+    crypto_release()  # closes the table file; the code is loaded again for each signature (meter.crypto)
     from meter import device as device_module
 
     device = device_module.Device(settings, board, table_path)

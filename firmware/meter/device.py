@@ -20,7 +20,7 @@ import time
 
 from micropython import const
 
-from meter import credit, depletion, display, keypad, outbox, pack, state, unload
+from meter import credit, crypto, depletion, display, keypad, outbox, state, unload
 
 NOTE_S = const(15)
 _TIME_VALID_S = const(1577836800)  # 2020-01-01: before that the clock has not been set
@@ -35,8 +35,8 @@ class Device:
         self.clock = board.clock
         self.state = state.State()
         self.account = credit.Credit(self.state, settings.low_credit_wh, settings.emergency_wh)
-        packer = pack.Packer(settings.kid, settings.seed, settings.pack_readings, table_path)
-        self.outbox = outbox.Outbox(packer, "ob", settings.outbox_readings_max)
+        self.outbox = outbox.Outbox(settings.kid, settings.seed, settings.pack_readings, "ob",
+                                    settings.outbox_readings_max, table_path)
         self.screen = display.Screen(board.screen, settings.utc_offset_s)
         self.entry = keypad.TokenEntry()
         self.console = keypad.ConsoleKeys() if settings.console_keys else None
@@ -205,7 +205,7 @@ class Device:
         st.seq += 1
         st.time_s = now_s
         hours = self.update_forecast(now_s)
-        depletion_s = pack.NO_FORECAST if hours is None else int(hours * 3600)
+        depletion_s = outbox.NO_FORECAST if hours is None else int(hours * 3600)
         try:
             self.outbox.append(now_s, st.seq, energy_wh, 0, self.power_w, min(max(0, st.credit_wh), 0xFFFFFFFF),
                                depletion_s)
@@ -250,7 +250,7 @@ class Device:
 
     def _check(self, downlinks):
         gc.collect()
-        self.outbox.packer.crypto()
+        crypto(self.outbox.table_path)
         from meter import downlink
 
         try:

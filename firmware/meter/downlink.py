@@ -7,7 +7,7 @@ grants(payload) -> list of bytes: the signed grants of a `GET /g` answer (a CBOR
 grant(message, gateway_key, kid) -> (grant_id, credit_wh)
 time_now(message, gateway_key, kid, nonce) -> Unix seconds
 Each checks the COSE_Sign1 (tag 18, protected header {alg: EdDSA}) and its Ed25519 signature against the
-pinned gateway key (the caller loads meter.ed25519 with its table first: device.outbox.packer.crypto()),
+pinned gateway key (the caller loads meter.ed25519 with its table first: meter.crypto(table_path)),
 then that the payload is a CBOR map of the right type, addressed to this meter (kid), with
 every field in range, and for time that it echoes the nonce the meter sent (an old answer cannot set the clock
 back). Raises ValueError naming the first problem; the caller ignores that downlink. Applying a grant exactly

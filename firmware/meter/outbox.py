@@ -1,6 +1,6 @@
 """The offline outbox: readings the gateway has not acknowledged, on flash, bounded, crash-safe, oldest first.
 
-    box = Outbox(packer, "ob", readings_max=4096)
+    box = Outbox(kid, seed, pack_max=32, readings_max=4096, table_path="ed25519.tbl")
     outbox_fix.recover(box)        # at boot: what a power cut left (meter/outbox_fix.py)
     box.append(time_s, seq, energy_wh, energy_out_wh, power_w, credit_wh, depletion_s)
     box.close_pack()               # signs the open readings into a pack (append does it when a pack is full)
@@ -9,7 +9,7 @@
     box.remove(name)               # only once the gateway acknowledged it
 
 Layout in the folder `ob/`:
-- `open`: readings not yet in a pack, 32-byte records (pack.RECORD + CRC-32), each written at its place.
+- `open`: readings not yet in a pack, 32-byte records (meter.RECORD + CRC-32), each written at its place.
 - one file per closed pack, named by its first seq (10 digits, so names sort as seqs): a 16-byte header
   (b"P1", count, first time, last time, last seq), the records, the 64-byte signature, a CRC-32 of all that;
   then the COSE_Sign1 message made of them, as sent, and its own CRC-32. A pack is signed and encoded once, when
@@ -35,8 +35,7 @@ from binascii import crc32
 
 from micropython import const
 
-from meter import flash, unload
-from meter.pack import RECORD, RECORD_SIZE
+from meter import NO_FORECAST, READINGS_MAX, RECORD, RECORD_SIZE, crypto_release, flash, unload  # noqa: F401
 
 SLOT_SIZE = const(32)  # record + CRC-32
 HEADER = "<2sHIII"  # magic, count, first time, last time, last seq
@@ -50,11 +49,15 @@ def name_of(seq):
 
 
 class Outbox:
-    def __init__(self, packer, directory="ob", readings_max=4096):
-        pack_max = packer.readings_max
+    def __init__(self, kid, seed, pack_max, directory="ob", readings_max=4096, table_path=None):
+        if not 0 < pack_max <= READINGS_MAX:
+            raise ValueError("a pack holds 1 to 256 readings")
         if readings_max < 4 * pack_max:
             raise ValueError("outbox must hold at least 4 packs")
-        self.packer = packer
+        self.kid = kid
+        self.seed = seed
+        self.table_path = table_path
+        self.packer = None  # meter/pack.py's Packer, while a phase signs or writes packs: acquire()
         self.directory = directory
         self.pack_max = pack_max
         self.readings_max = readings_max
@@ -65,7 +68,7 @@ class Outbox:
         self.merged = 0  # readings dropped by merges since boot (time resolution only)
         self.open = memoryview(bytearray(pack_max * RECORD_SIZE))  # the open readings, mirrored in RAM
         self.open_count = 0
-        # The readings part of one pack file (up to its first CRC), while a phase reads packs: acquire().
+        # The readings part of one pack file (up to its first CRC), while a phase reads packs: load().
         self.scratch = None
         try:
             os.mkdir(directory)
@@ -73,17 +76,21 @@ class Outbox:
             pass
 
     def acquire(self):
-        """Allocates the buffers of a phase that reads or writes packs: the scratch, the packer's (which collects the
-        heap first). Called first thing: allocated once the phase's code is loaded, they would need room in one
-        piece that the code's pieces may not leave."""
-        if self.scratch is None:
+        """The packer (meter/pack.py, loaded for it) with its buffer, for a phase that signs or writes packs. Called
+        first thing in such a phase: the buffer is allocated in a collected heap, before the phase's code."""
+        if self.packer is None:
+            from meter import pack
+
+            self.packer = pack.Packer(self.kid, self.seed, self.pack_max, self.table_path)
             self.packer.buffer()
-            self.scratch = memoryview(bytearray(HEADER_SIZE + self.pack_max * RECORD_SIZE + _SIGNATURE_SIZE + 4))
+        return self.packer
 
     def release(self):
-        """Frees the buffers a phase used (the scratch, the packer's) and unloads the Ed25519 code, until needed."""
+        """Frees what a phase used: the scratch, the packer and its code, the Ed25519 code."""
         self.scratch = None
-        self.packer.release()
+        self.packer = None
+        unload("pack")
+        crypto_release()
 
     def path(self, name):
         return self.directory + "/" + name
@@ -94,7 +101,8 @@ class Outbox:
 
     def load(self, name):
         """Reads a pack's readings part into `scratch` and checks it; its reading count, or None when it is bad."""
-        self.acquire()
+        if self.scratch is None:
+            self.scratch = memoryview(bytearray(HEADER_SIZE + self.pack_max * RECORD_SIZE + _SIGNATURE_SIZE + 4))
         try:
             with open(self.path(name), "rb") as handle:
                 size = handle.readinto(self.scratch)
@@ -172,7 +180,7 @@ class Outbox:
         if not count:
             return None
         records = self.open[: count * RECORD_SIZE]
-        name = self.write_pack(records, count, self.packer.sign(records, count))
+        name = self.write_pack(records, count, self.acquire().sign(records, count))
         flash.remove(self.path("open"))
         self.open_count = 0
         self.packs += 1
@@ -189,7 +197,7 @@ class Outbox:
                 handle.write(records)
                 handle.write(signature)
                 handle.write(struct.pack("<I", crc32(signature, crc32(records, crc32(header)))))
-                message = self.packer.message(records, count, signature)
+                message = self.acquire().message(records, count, signature)
                 handle.write(message)
                 handle.write(struct.pack("<I", crc32(message)))
             os.rename(self.path("tmp"), self.path(name))

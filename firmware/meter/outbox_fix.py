@@ -20,7 +20,7 @@ quarantine(outbox, name, why): moves a pack to `bad` and recounts.
 rebuild(outbox, name) -> bool: writes a pack again, its message made anew from its readings and signature (the
     message part was damaged, or the pack was written by firmware 0.4.1, which stored none); a pack whose readings
     are damaged is quarantined. False when the flash has no room for it (it is kept, and tried again later).
-newest(outbox) -> the newest reading held (pack.RECORD fields) or None: what a meter whose state was lost
+newest(outbox) -> the newest reading held (RECORD fields) or None: what a meter whose state was lost
     restores its counters from.
 """
 
@@ -29,8 +29,7 @@ import struct
 from binascii import crc32
 
 from meter import flash
-from meter.outbox import HEADER, HEADER_SIZE, SLOT_SIZE, name_of
-from meter.pack import RECORD, RECORD_SIZE
+from meter.outbox import HEADER, HEADER_SIZE, RECORD, RECORD_SIZE, SLOT_SIZE, name_of
 
 
 def recover(outbox):
@@ -140,7 +139,7 @@ def drop_through(outbox, name, seq):
         outbox.remove(name)
         return
     rest = bytes(records[keep * RECORD_SIZE :])
-    outbox.write_pack(rest, count - keep, outbox.packer.sign(rest, count - keep))
+    outbox.write_pack(rest, count - keep, outbox.acquire().sign(rest, count - keep))
     flash.remove(outbox.path(name))
     outbox.count -= keep
 
@@ -183,7 +182,7 @@ def merge(outbox):
             view[index * RECORD_SIZE : (index + 1) * RECORD_SIZE] = view[source : source + RECORD_SIZE]
         view = view[: kept * RECORD_SIZE]
     try:
-        outbox.write_pack(view, kept, outbox.packer.sign(view, kept), first)
+        outbox.write_pack(view, kept, outbox.acquire().sign(view, kept), first)
     except OSError as err:
         # A full flash has no room for the merged pack: the newer pack goes instead. Later readings carry the
         # cumulative counters, so energy totals stay exact; its readings' time resolution is what is lost.

@@ -4,40 +4,32 @@
     payload = packer.payload(records, count)            # memoryview of the SenML pack alone
     signature = packer.sign(records, count)             # Ed25519 over the COSE Sig_structure
     message = packer.message(records, count, signature) # memoryview of the COSE_Sign1 bytes to send
-    packer.release()                                    # frees the buffer, unloads the Ed25519 code
 
-`records` is a bytes-like of `count` readings packed with RECORD ("<7I": time_s, seq, energy_wh, energy_out_wh,
-power_w, credit_wh, depletion_s, NO_FORECAST when the meter has none; the pack carries the newest reading's forecast
-only). The bytes are exactly what
+`records` is a bytes-like of `count` readings packed with RECORD (meter/__init__.py: "<7I": time_s, seq, energy_wh,
+energy_out_wh, power_w, credit_wh, depletion_s, NO_FORECAST when the meter has none; the pack carries the newest
+reading's forecast only). The bytes are exactly what
 enerlectra.senml.encode_readings and enerlectra.cose.sign1 make of the same readings (docs/senml.md; a test
 checks it), so a signature kept from `sign` fits the message `message` rebuilds later: the outbox stores
 readings and signature (a third of the message's size) and never signs twice. Ed25519 is deterministic, so
 signing the same readings again also gives the same bytes, and a pack the gateway already has is acknowledged
 again, never refused as a replay.
 
-Memory: one buffer for the largest pack (~3 KB for 32 readings), allocated when a phase first needs it and freed
-by release(): kept between phases, it would hold its RAM while the meter verifies a downlink or runs the model.
-The SenML payload is written at a fixed offset and the CBOR heads of the Sig_structure, then of the COSE_Sign1,
-are written right before it, so nothing is copied.
-The Ed25519 code (meter/ed25519.py, edwards25519, sha512: ~15 KB of RAM) is imported by crypto() when a
-signature or verification needs it, with the base-point table file (checked at boot by ed25519.use_table), and
-unloaded by release(), so that it is not resident while the meter talks CoAP.
+Memory: this module and its buffer for the largest pack (~3 KB for 32 readings) are loaded for the phases that
+sign or write packs (meter/outbox.py `acquire`), and freed after: kept, they would hold their RAM while the meter
+talks CoAP, verifies a downlink or runs the model. The SenML payload is written at a fixed offset and the CBOR
+heads of the Sig_structure, then of the COSE_Sign1, are written right before it, so nothing is copied.
+The Ed25519 code (~15 KB of RAM) is loaded by meter.crypto() for a signature, with the base-point table file
+(checked at boot by ed25519.use_table), and unloaded by the outbox's release().
 Raises ValueError for a count outside 1..readings_max.
 """
 
 import gc
 import struct
-import sys
 from binascii import hexlify
 
 from micropython import const
 
-from meter import unload
-
-READINGS_MAX = const(256)
-RECORD = "<7I"
-RECORD_SIZE = const(28)
-NO_FORECAST = const(0xFFFFFFFF)
+from meter import NO_FORECAST, READINGS_MAX, RECORD, RECORD_SIZE, crypto
 
 _PAYLOAD_AT = const(48)  # room for the longest head: COSE_Sign1 with a 32-byte kid (45 bytes)
 _READING_BYTES_MAX = const(84)  # every record, energy_out too, each value and the time offset at 5 bytes
@@ -91,7 +83,6 @@ class Packer:
         self.kid = kid
         self.seed = seed
         self.table_path = table_path
-        self._table_on = False
         self.readings_max = readings_max
         self._base_name = ("urn:dev:kid:" + hexlify(kid).decode() + ":").encode()
         self.view = None  # the buffer, while a phase uses it
@@ -148,25 +139,6 @@ class Packer:
         self.view[start : start + len(head)] = head
         return start
 
-    def crypto(self):
-        """meter.ed25519, loaded with its table if it is not."""
-        if "meter.ed25519" not in sys.modules:
-            gc.collect()  # a collected heap has room in one piece for the code about to load
-        from meter import ed25519, edwards25519
-
-        if not self._table_on and self.table_path:
-            edwards25519.use_table(open(self.table_path, "rb"))  # noqa: SIM115 (kept open while loaded)
-        self._table_on = True
-        return ed25519
-
-    def release(self):
-        self.view = None
-        if "meter.edwards25519" in sys.modules:
-            sys.modules["meter.edwards25519"].use_table(None)  # closes the table file
-        for name in ("ed25519", "edwards25519", "sha512"):
-            unload(name)
-        self._table_on = False
-
     def payload(self, records, count):
         """The SenML pack of these readings, as a memoryview of the buffer."""
         end = self._senml(records, count)
@@ -176,7 +148,7 @@ class Packer:
         """The Ed25519 signature (64 bytes) of the COSE Sig_structure of these readings."""
         end = self._senml(records, count)
         start = self._prefix(end, _SIG_STRUCTURE)
-        return self.crypto().sign(self.seed, self.view[start:end])
+        return crypto(self.table_path).sign(self.seed, self.view[start:end])
 
     def message(self, records, count, signature):
         """The COSE_Sign1 of these readings with their signature, as a memoryview of the buffer."""

@@ -23,7 +23,7 @@ KID = b"\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08"
 SEED = bytes(range(32))
 
 def make_box(pack_max=4, readings_max=64):
-    return outbox.Outbox(pack.Packer(KID, SEED, pack_max), "ob", readings_max)
+    return outbox.Outbox(KID, SEED, pack_max, "ob", readings_max)
 
 def reading(seq):
     return (1790000000 + 60 * seq, seq, 1000 + 7 * seq, 0, 400 + seq, 5000 - seq, pack.NO_FORECAST)

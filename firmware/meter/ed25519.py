@@ -3,7 +3,8 @@
 Contract:
 - ``public_key(seed) -> bytes``: the 32-byte public key of a 32-byte seed (the RFC's private key).
 - ``sign(seed, message) -> bytes``: the 64-byte signature R || S of a bytes-like ``message``, or of the
-  concatenation of a tuple of bytes-likes (COSE signs its Sig_structure so, without building it).
+  concatenation of a tuple of bytes-likes, or of the pieces an iterator gives, made anew by calling ``message``
+  for each of the two passes over it (meter/pack.py signs a pack so, never whole in RAM).
   A seed that is not 32 bytes raises ValueError. The expanded key of the last seed is cached.
 - ``verify(public_key, message, signature) -> bool``: True only for a valid signature of ``message`` (as
   for sign); a malformed or wrong key or signature gives False, never an exception (only a changed table
@@ -76,12 +77,13 @@ def public_key(seed):
 
 
 def _hash_mod_l(hasher, message):
-    # Completes the hash with the message (bytes-like, or a tuple of pieces) and reduces it mod L.
-    if isinstance(message, tuple):
-        for piece in message:
-            hasher.update(piece)
-    else:
+    # Completes the hash with the message (bytes-like, a tuple of pieces, or a function giving them) and reduces
+    # it mod L.
+    if isinstance(message, _BUFFERS):
         hasher.update(message)
+    else:
+        for piece in message() if callable(message) else message:
+            hasher.update(piece)
     return int.from_bytes(hasher.digest(), "little") % ed.L
 
 

@@ -76,13 +76,11 @@ class Outbox:
             pass
 
     def acquire(self):
-        """The packer (meter/pack.py, loaded for it) with its buffer, for a phase that signs or writes packs. Called
-        first thing in such a phase: the buffer is allocated in a collected heap, before the phase's code."""
+        """The packer (meter/pack.py, loaded for it), for a phase that signs or writes packs."""
         if self.packer is None:
             from meter import pack
 
             self.packer = pack.Packer(self.kid, self.seed, self.pack_max, self.table_path)
-            self.packer.buffer()
         return self.packer
 
     def release(self):
@@ -197,9 +195,11 @@ class Outbox:
                 handle.write(records)
                 handle.write(signature)
                 handle.write(struct.pack("<I", crc32(signature, crc32(records, crc32(header)))))
-                message = self.acquire().message(records, count, signature)
-                handle.write(message)
-                handle.write(struct.pack("<I", crc32(message)))
+                crc = 0
+                for piece in self.acquire().cose(records, count, signature):
+                    handle.write(piece)
+                    crc = crc32(piece, crc)
+                handle.write(struct.pack("<I", crc))
             os.rename(self.path("tmp"), self.path(name))
         except OSError:
             flash.remove(self.path("tmp"))  # its space is needed back

@@ -1,25 +1,27 @@
-"""Signed packs of readings, written in place: a SenML pack (CBOR) inside a COSE_Sign1, in one buffer.
+"""Signed packs of readings, a piece at a time: a SenML pack (CBOR) inside a COSE_Sign1, never whole in RAM.
 
     packer = Packer(kid, seed, readings_max=32, table_path="ed25519.tbl")
-    payload = packer.payload(records, count)            # memoryview of the SenML pack alone
-    signature = packer.sign(records, count)             # Ed25519 over the COSE Sig_structure
-    message = packer.message(records, count, signature) # memoryview of the COSE_Sign1 bytes to send
+    signature = packer.sign(records, count)           # Ed25519 over the COSE Sig_structure, encoded piece by piece
+    for piece in packer.cose(records, count, signature):
+        handle.write(piece)                           # the COSE_Sign1, a piece at a time
+    for piece in packer.senml(records, count): ...    # the SenML pack alone
+    room = packer.room(count)                         # or: a buffer for a whole message, allocated first,
+    message = packer.signed(records, count, room)     # the message written into it and signed where it lies
 
 `records` is a bytes-like of `count` readings packed with RECORD (meter/__init__.py: "<7I": time_s, seq, energy_wh,
 energy_out_wh, power_w, credit_wh, depletion_s, NO_FORECAST when the meter has none; the pack carries the newest
 reading's forecast only). The bytes are exactly what
 enerlectra.senml.encode_readings and enerlectra.cose.sign1 make of the same readings (docs/senml.md; a test
-checks it), so a signature kept from `sign` fits the message `message` rebuilds later: the outbox stores
-readings and signature (a third of the message's size) and never signs twice. Ed25519 is deterministic, so
+checks it), so a signature kept from `sign` fits the message `cose` makes later. Ed25519 is deterministic, so
 signing the same readings again also gives the same bytes, and a pack the gateway already has is acknowledged
 again, never refused as a replay.
 
-Memory: this module and its buffer for the largest pack (~3 KB for 32 readings) are loaded for the phases that
-sign or write packs (meter/outbox.py `acquire`), and freed after: kept, they would hold their RAM while the meter
-talks CoAP, verifies a downlink or runs the model. The SenML payload is written at a fixed offset and the CBOR
-heads of the Sig_structure, then of the COSE_Sign1, are written right before it, so nothing is copied.
-The Ed25519 code (~15 KB of RAM) is loaded by meter.crypto() for a signature, with the base-point table file
-(checked at boot by ed25519.use_table), and unloaded by the outbox's release().
+Memory: the encoder writes one reading at a time into a buffer of ~200 bytes and hands the pieces on: to SHA-512
+(a signature hashes the message twice, so it is encoded twice), to the outbox's file. A whole pack (~3 KB for 32
+readings) would need room in one piece, which the heap of a running meter seldom has. This module is loaded for
+the phases that sign or write packs (meter/outbox.py `acquire`) and unloaded after. The Ed25519 code (~15 KB of
+RAM) is loaded by meter.crypto() for a signature, with the base-point table file (checked at boot by
+ed25519.use_table), and unloaded by the outbox's release().
 Raises ValueError for a count outside 1..readings_max.
 """
 
@@ -31,10 +33,10 @@ from micropython import const
 
 from meter import NO_FORECAST, READINGS_MAX, RECORD, RECORD_SIZE, crypto
 
-_PAYLOAD_AT = const(48)  # room for the longest head: COSE_Sign1 with a 32-byte kid (45 bytes)
 _READING_BYTES_MAX = const(84)  # every record, energy_out too, each value and the time offset at 5 bytes
-_FORECAST_BYTES_MAX = const(21)  # the newest reading's forecast record
-_TRAILER_BYTES = const(66)  # the signature as a 64-byte string
+# A piece: the array's head (5), a reading with its forecast (21) and the first reading's base fields (bn, bt, bu:
+# 13 bytes besides the name).
+_PIECE_BYTES_MAX = const(5 + _READING_BYTES_MAX + 21 + 13)
 # {n: "seq", v: ... : maps are canonical (keys n 0, u 1, v 2, t 6, bn -2, bt -3, bu -4). The first record carries
 # the base unit "Wh", so records in Wh omit their own unit; power ("W") and the forecast ("s") keep theirs.
 _SEQ = b"\x00\x63seq\x02"
@@ -72,10 +74,6 @@ def _put(view, pos, data):
     return end
 
 
-def _head_size(n):
-    return 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5
-
-
 class Packer:
     def __init__(self, kid, seed, readings_max, table_path=None):
         if not 0 < readings_max <= READINGS_MAX:
@@ -85,29 +83,20 @@ class Packer:
         self.table_path = table_path
         self.readings_max = readings_max
         self._base_name = ("urn:dev:kid:" + hexlify(kid).decode() + ":").encode()
-        self.view = None  # the buffer, while a phase uses it
+        self.view = memoryview(bytearray(_PIECE_BYTES_MAX + len(self._base_name)))  # one reading at a time
 
-    def buffer(self):
-        """The buffer for the largest pack (a memoryview), allocated if a phase has not yet."""
-        if self.view is None:
-            gc.collect()  # room in one piece
-            size = (_PAYLOAD_AT + 8 + len(self._base_name) + 12 + self.readings_max * _READING_BYTES_MAX
-                    + _FORECAST_BYTES_MAX + _TRAILER_BYTES)
-            self.view = memoryview(bytearray(size))
-        return self.view
-
-    def _senml(self, records, count):
-        # Writes the SenML pack at _PAYLOAD_AT; returns where it ends.
+    def senml(self, records, count):
+        """The SenML pack, a reading at a time: views of one buffer, each valid until the next is asked for."""
         if not 0 < count <= self.readings_max:
             raise ValueError("pack size")
-        view = self.buffer()
+        view = self.view
         optional = 0  # records beyond the four every reading has: energy_out when not 0, the forecast
         for index in range(count):
             if struct.unpack_from("<I", records, index * RECORD_SIZE + 12)[0]:
                 optional += 1
         if struct.unpack_from("<I", records, (count - 1) * RECORD_SIZE + 24)[0] != NO_FORECAST:
             optional += 1  # a pack carries the newest reading's forecast only (docs/senml.md)
-        pos = _head(view, _PAYLOAD_AT, 4, 4 * count + optional)
+        pos = _head(view, 0, 4, 4 * count + optional)
         base_time = struct.unpack_from("<I", records, 0)[0]
         for index in range(count):
             fields = struct.unpack_from(RECORD, records, index * RECORD_SIZE)
@@ -128,35 +117,53 @@ class Packer:
                     pos = _head(view, _put(view, pos, _MEASUREMENTS[measurement]), 0, value)
             if fields[6] != NO_FORECAST and index == count - 1:
                 pos = _head(view, _put(view, pos, _DEPLETION), 0, fields[6])
-        return pos
+            yield view[:pos]
+            pos = 0
 
-    def _prefix(self, end, head):
-        # Writes head, then the payload's byte-string head, right before the payload; returns where they start.
-        size = end - _PAYLOAD_AT
-        start = _PAYLOAD_AT - _head_size(size)
-        _head(self.view, start, 2, size)
-        start -= len(head)
-        self.view[start : start + len(head)] = head
-        return start
+    def _around(self, head, records, count, tail):
+        # head, the SenML pack as a byte string (its head, then its pieces), tail.
+        size = 0
+        for piece in self.senml(records, count):
+            size += len(piece)
+        yield head
+        yield _bytes_head(size)
+        yield from self.senml(records, count)
+        yield tail
 
-    def payload(self, records, count):
-        """The SenML pack of these readings, as a memoryview of the buffer."""
-        end = self._senml(records, count)
-        return self.view[_PAYLOAD_AT:end]
-
-    def sign(self, records, count):
-        """The Ed25519 signature (64 bytes) of the COSE Sig_structure of these readings."""
-        end = self._senml(records, count)
-        start = self._prefix(end, _SIG_STRUCTURE)
-        return crypto(self.table_path).sign(self.seed, self.view[start:end])
-
-    def message(self, records, count, signature):
-        """The COSE_Sign1 of these readings with their signature, as a memoryview of the buffer."""
-        end = self._senml(records, count)
+    def cose(self, records, count, signature):
+        """The COSE_Sign1 of these readings with their signature, in pieces (as senml)."""
         kid = self.kid
-        start = self._prefix(end, _COSE_HEAD + bytes((0x40 | len(kid),) if len(kid) < 24 else (0x58, len(kid))) + kid)
-        view = self.view
-        view[end] = 0x58
-        view[end + 1] = 64
-        view[end + 2 : end + 66] = signature
-        return view[start : end + 66]
+        return self._around(_COSE_HEAD + _bytes_head(len(kid)) + kid, records, count, b"\x58\x40" + signature)
+
+    def sign(self, records, count, payload=None):
+        """The Ed25519 signature (64 bytes) of the COSE Sig_structure of these readings: of `payload` when they are
+        encoded already (signed), else encoded anew for each of the signature's two passes over them."""
+        if payload is not None:
+            return crypto(self.table_path).sign(self.seed, (_SIG_STRUCTURE, _bytes_head(len(payload)), payload))
+        return crypto(self.table_path).sign(self.seed, lambda: self._around(_SIG_STRUCTURE, records, count, b""))
+
+    def room(self, count):
+        """A buffer for the COSE_Sign1 of up to `count` readings: allocated first (in a collected heap: room in one
+        piece), for signed(). For a sender that keeps whole messages in RAM (meter/senml.py)."""
+        gc.collect()
+        kid = self.kid
+        return bytearray(len(_COSE_HEAD) + 2 + len(kid) + 5 + _PIECE_BYTES_MAX + len(self._base_name)
+                         + (count - 1) * _READING_BYTES_MAX + 66)
+
+    def signed(self, records, count, room):
+        """The COSE_Sign1 of these readings, written into room (its signature blank), then signed where its
+        payload lies: a memoryview of room. The payload is never held twice."""
+        view = memoryview(room)
+        pos = start = 0
+        for index, piece in enumerate(self.cose(records, count, bytes(64))):
+            pos = _put(view, pos, piece)
+            if index == 1:
+                start = pos  # after the COSE head and the payload's byte-string head
+        end = pos - 66
+        view[end + 2 : pos] = self.sign(records, count, view[start:end])
+        return view[:pos]
+
+
+def _bytes_head(n):
+    head = bytearray(5)
+    return head[: _head(head, 0, 2, n)]

@@ -8,8 +8,8 @@ encode(kid, readings) -> bytes
     record, whose `t` is relative to the base time when non-zero; `energy_out` is left out while it is 0, and
     only the newest reading carries its forecast.
 sign1(kid, readings, seed32) -> memoryview
-    cose.sign1(encode(kid, readings), seed32, kid), byte for byte: what the meter sends (a view of the buffer
-    it was written and signed in).
+    cose.sign1(encode(kid, readings), seed32, kid), byte for byte: what the meter sends (written into one buffer,
+    then signed where its payload lies in it: the payload is never held twice).
 
 Both are meter/pack.py's writer, which the running meter uses for its outbox: one SenML encoder in the firmware.
 The gateway's parser lives in enerlectra/senml.py; tests check that both sides agree byte for byte.
@@ -34,18 +34,24 @@ def _records(readings):
 def _packer(kid, seed32, readings):
     if not 0 < len(readings) <= pack.READINGS_MAX:
         raise ValueError("a pack holds 1 to %d readings" % pack.READINGS_MAX)
-    packer = pack.Packer(kid, seed32, len(readings))
-    packer.buffer()  # first: the largest allocation of a send, while the heap has room in one piece
-    return packer
+    return pack.Packer(kid, seed32, len(readings))
 
 
 def encode(kid, readings):
-    return bytes(_packer(kid, None, readings).payload(_records(readings), len(readings)))
+    packer = _packer(kid, None, readings)
+    records = _records(readings)
+    size = 0
+    for piece in packer.senml(records, len(readings)):
+        size += len(piece)
+    out = bytearray(size)
+    pos = 0
+    for piece in packer.senml(records, len(readings)):
+        out[pos : pos + len(piece)] = piece
+        pos += len(piece)
+    return bytes(out)
 
 
 def sign1(kid, readings, seed32):
-    """The signed message, written in one buffer: the pack is signed where it lies in the message."""
     packer = _packer(kid, seed32, readings)
-    records = _records(readings)
-    signature = packer.sign(records, len(readings))
-    return packer.message(records, len(readings), signature)
+    room = packer.room(len(readings))  # first: the largest allocation of a send, while the heap has room in one piece
+    return packer.signed(_records(readings), len(readings), room)

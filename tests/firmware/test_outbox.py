@@ -73,7 +73,8 @@ def test_packs_are_the_bytes_the_gateways_reference_encoder_signs(micropython):
                                        r.credit_wh, NO_FORECAST if r.depletion_s is None else r.depletion_s)
                            for r in case)
         script += (f"records = {records!r}\nsignature = packer.sign(records, {len(case)})\n"
-                   f"print(json.dumps(hexlify(bytes(packer.message(records, {len(case)}, signature))).decode()))\n")
+                   f"pieces = packer.cose(records, {len(case)}, signature)\n"
+                   "print(json.dumps(hexlify(b''.join(bytes(p) for p in pieces)).decode()))\n")
     messages = run(micropython, script)
     key = SigningKey(SEED)
     for case, message in zip(cases, messages, strict=True):

@@ -70,8 +70,7 @@ class Gateway:
         )
         line = self.process.stdout.readline()
         if "enerlectra-edge:" not in line:
-            self.stop()
-            raise RuntimeError(f"gateway did not start: {line}{self.process.stdout.read()}")
+            raise RuntimeError(f"gateway did not start: {line}{self.stop()}")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:  # the ready line comes before uvicorn binds
             try:

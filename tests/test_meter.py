@@ -9,6 +9,7 @@ import random
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -19,8 +20,10 @@ from nacl.signing import SigningKey
 from openpaygo import TokenType, generate_token
 
 from enerlectra.downlink import CreditGrant, TimeSync, encode_grant, encode_time
+from enerlectra.senml import Reading
 from tests.fake_gateway import FakeGateway
 from tools.cluster import build_firmware, start_meter
+from tools.outbox_image import write_outbox
 from tools.provision import new_identity, signing_table, write_board, write_config
 
 START_S = 1_790_000_000 - 1_790_000_000 % 3600  # on the hour: the load profile's steps line up
@@ -268,6 +271,19 @@ def test_refusals_quarantine_what_never_will_be_taken_and_keep_what_may_be(gatew
         assert sorted(gateway.stored)[0] == 1
     else:
         assert "refused as malformed" in output and "bad" in files
+
+
+def test_packs_stored_by_firmware_0_4_1_are_rebuilt_and_delivered(gateway, firmware, tmp_path):
+    meter = Meter(tmp_path / "m", firmware, gateway, credit_wh=10**6, interval_s=60, tick_ms=60000, run_s=60)
+    write_outbox(meter.flash, meter.identity, [Reading(START_S - 6000 + 60 * i, i + 1, 1000 + i, 0, 400, 5000)
+                                               for i in range(40)])
+    for pack in (meter.flash / "ob").iterdir():
+        data = pack.read_bytes()
+        count = struct.unpack_from("<H", data, 2)[0]
+        pack.write_bytes(data[: 16 + 28 * count + 64 + 4])  # header, readings, signature, CRC: no message yet
+    output = meter.boot()
+    assert len(lines_with(output, "rebuilt")) == 2
+    assert sorted(gateway.stored)[:40] == list(range(1, 41))
 
 
 # --- damaged files and a full flash ---------------------------------------------------------------------------------

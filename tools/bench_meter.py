@@ -43,7 +43,7 @@ from tools.outbox_image import write_outbox
 from tools.provision import ROOT, new_identity, register_over_http, signing_table, write_board, write_config
 
 START_S = 1_790_000_000 - 1_790_000_000 % 86400  # midnight UTC: the profile's hours line up with the day
-PHASE_MODULES = {"boot", "config", "ed25519_table", "link", "coap", "downlink", "tokens", "openpaygo",
+PHASE_MODULES = {"boot", "config", "ed25519_table", "pack", "link", "coap", "downlink", "tokens", "openpaygo",
                  "outbox_fix", "ed25519", "edwards25519", "sha512", "ct", "simct", "simflash", "esp32board", "clock",
                  "trees", "forecast"}
 UNUSED_MODULES = {"cbor", "cose", "senml"}  # in the tree, not loaded by the meter's loop

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-VERSION = "0.4.1"
+VERSION = "0.5.0"
 _TABLE = "ed25519.tbl"
 _MODEL = "models/depletion.csv"
 

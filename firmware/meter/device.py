@@ -20,7 +20,7 @@ import time
 
 from micropython import const
 
-from meter import credit, crypto, depletion, display, keypad, outbox, state, unload
+from meter import NO_FORECAST, credit, crypto, depletion, display, keypad, outbox, state, unload
 
 NOTE_S = const(15)
 _TIME_VALID_S = const(1577836800)  # 2020-01-01: before that the clock has not been set
@@ -205,7 +205,7 @@ class Device:
         st.seq += 1
         st.time_s = now_s
         hours = self.update_forecast(now_s)
-        depletion_s = outbox.NO_FORECAST if hours is None else int(hours * 3600)
+        depletion_s = NO_FORECAST if hours is None else int(hours * 3600)
         try:
             self.outbox.append(now_s, st.seq, energy_wh, 0, self.power_w, min(max(0, st.credit_wh), 0xFFFFFFFF),
                                depletion_s)

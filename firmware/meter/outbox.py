@@ -35,7 +35,7 @@ from binascii import crc32
 
 from micropython import const
 
-from meter import NO_FORECAST, READINGS_MAX, RECORD, RECORD_SIZE, crypto_release, flash, unload  # noqa: F401
+from meter import READINGS_MAX, RECORD, RECORD_SIZE, crypto_release, flash, unload
 
 SLOT_SIZE = const(32)  # record + CRC-32
 HEADER = "<2sHIII"  # magic, count, first time, last time, last seq

@@ -13,7 +13,8 @@ Prints, all measured in this run:
    model run, a backlog of 200 readings drained in packs, a signed credit grant applied, a token typed on the
    keypad and decoded, new readings signed and sent — found by
    bisection (MicroPython has no peak counter; success is not quite monotonic in the heap size, so it is an
-   estimate), and the heap in use after boot as the firmware prints it;
+   estimate), and the heap in use after boot as the firmware prints it; the same in K words (`-X heapsize=NwK`,
+   MicroPython's stand-in for a 32-bit target such as the ESP32);
 4. energy accounting over --days simulated days: the load profile of hardware/boards/virtual.json drives the pulse
    LED; the energy the gateway has from the meter's last reading is compared with the profile integrated here
    independently (W x ms, floored to whole pulses). Target: exact to the pulse.
@@ -124,7 +125,7 @@ class Scenario:
         self.engine = open_database(gateway.db)
         self.trials = 0
 
-    def run(self, heap_kb: int, script: Path | None = None) -> tuple[bool, str]:
+    def run(self, heap_kb: int, script: Path | None = None, unit: str = "K") -> tuple[bool, str]:
         self.trials += 1
         name = f"heap-{self.trials}"
         flash = self.root / name
@@ -140,7 +141,7 @@ class Scenario:
                                        for i in range(200)])
         write_history(flash, self.firmware)
         issue_grant(self.engine, self.key, name, 1500, f"bench-{self.trials}")
-        process = start_meter(flash, self.firmware, heapsize=f"{heap_kb}K", script=script)
+        process = start_meter(flash, self.firmware, heapsize=f"{heap_kb}{unit}", script=script)
         output, _ = process.communicate(timeout=300)
         return process.returncode == 0 and all(text in output for text in self.PHASES), output
 
@@ -166,11 +167,13 @@ def heap(gateway: Gateway, firmware: Path, root: Path) -> None:
         raise RuntimeError(f"the scenario fails even at {high} KB:\n{output[-3000:]}")
     in_use = re.search(r"heap: (\d+) bytes used", output)
     smallest = smallest_passing(lambda heap_kb: scenario.run(heap_kb)[0], low, high)
+    # MicroPython's stand-in for a 32-bit target: a heap of N K words (twice the bytes on a 64-bit port).
+    words = smallest_passing(lambda heap_kw: scenario.run(heap_kw, unit="wK")[0], low // 2, high // 2)
     names, pools = scenario.names()
     scenario.close()
     print(f"heap: the whole firmware runs every phase in {smallest} KB (bisected; fails at {smallest - 1} KB); "
           f"{int(in_use.group(1)) // 1024 if in_use else '?'} KB in use after boot; {names} names interned by the "
-          f"end, in {pools} qstr pools (five hold 620)")
+          f"end, in {pools} qstr pools (five hold 620); in {words} wK (-X heapsize=NwK: stand-in for a 32-bit target)")
 
 
 def integrated_pulses(profile_w: list[int], step_s: int, start_s: int, end_s: int, imp_per_kwh: int) -> int:

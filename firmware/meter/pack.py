@@ -120,27 +120,32 @@ class Packer:
             yield view[:pos]
             pos = 0
 
-    def _around(self, head, records, count, tail):
-        # head, the SenML pack as a byte string (its head, then its pieces), tail.
+    def _payload_head(self, records, count):
+        # The SenML pack's byte-string head: its size takes one pass of the encoder, made once per message.
         size = 0
         for piece in self.senml(records, count):
             size += len(piece)
+        return _bytes_head(size)
+
+    def _around(self, head, records, count, tail):
+        # head (ending in the pack's byte-string head), the SenML pack's pieces, tail.
         yield head
-        yield _bytes_head(size)
         yield from self.senml(records, count)
         yield tail
 
     def cose(self, records, count, signature):
         """The COSE_Sign1 of these readings with their signature, in pieces (as senml)."""
         kid = self.kid
-        return self._around(_COSE_HEAD + _bytes_head(len(kid)) + kid, records, count, b"\x58\x40" + signature)
+        head = _COSE_HEAD + _bytes_head(len(kid)) + kid + self._payload_head(records, count)
+        return self._around(head, records, count, b"\x58\x40" + signature)
 
     def sign(self, records, count, payload=None):
         """The Ed25519 signature (64 bytes) of the COSE Sig_structure of these readings: of `payload` when they are
         encoded already (signed), else encoded anew for each of the signature's two passes over them."""
         if payload is not None:
             return crypto(self.table_path).sign(self.seed, (_SIG_STRUCTURE, _bytes_head(len(payload)), payload))
-        return crypto(self.table_path).sign(self.seed, lambda: self._around(_SIG_STRUCTURE, records, count, b""))
+        head = _SIG_STRUCTURE + self._payload_head(records, count)
+        return crypto(self.table_path).sign(self.seed, lambda: self._around(head, records, count, b""))
 
     def room(self, count):
         """A buffer for the COSE_Sign1 of up to `count` readings: allocated first (in a collected heap: room in one
@@ -157,7 +162,7 @@ class Packer:
         pos = start = 0
         for index, piece in enumerate(self.cose(records, count, bytes(64))):
             pos = _put(view, pos, piece)
-            if index == 1:
+            if index == 0:
                 start = pos  # after the COSE head and the payload's byte-string head
         end = pos - 66
         view[end + 2 : pos] = self.sign(records, count, view[start:end])

@@ -9,6 +9,7 @@ RECORD = "<7I"
 RECORD_SIZE = 28
 NO_FORECAST = 0xFFFFFFFF
 READINGS_MAX = 256  # in a pack
+COAP_BUFFER_SIZE = 1152  # CoAP's transmit buffer: a block of 1 KB and 128 bytes of header (meter/coap.py)
 
 
 def unload(name):

@@ -31,8 +31,9 @@ Contract:
   The socket is connected, so the network stack drops datagrams from any other address.
 - `client.idle`, if set, is called at least every 50 ms while a request waits (the meter serves its keypad,
   relay and screen meanwhile); it must not use the client.
-- Memory: one transmit buffer of block size + 128 bytes, allocated by the constructor (after a
-  gc.collect(), so that it sits low in the heap) and reused.
+- Memory: one transmit buffer of block size + 128 bytes, reused: `buffer`, or allocated by the constructor
+  (after a gc.collect(), so that it sits low in the heap). The meter allocates it before it loads this code:
+  the phase's one large piece then has the pick of the heap, before the code's many small ones fill it.
   Each received datagram is one `recv` (a short-lived bytes object): MicroPython's `readinto` on
   a socket keeps reading until the buffer is full, so it would run queued datagrams together.
   The client's settings and the state of an exchange are attributes under names the meter has anyway
@@ -146,6 +147,7 @@ class Client:
         block_szx=6,
         response_bytes_max=8192,
         separate_timeout_ms=None,
+        buffer=None,
     ):
         # szx 7 (BERT) exists only over reliable transports.
         ok = 0 <= block_szx <= 6 and 0 <= max_retransmit <= 8
@@ -173,7 +175,9 @@ class Client:
         self.poll.register(self.sock, select.POLLIN)
 
         size = (16 << block_szx) + _OVERHEAD_BYTES
-        self._tx = bytearray(size)
+        if buffer is not None and len(buffer) < size:
+            raise ValueError("client buffer")
+        self._tx = bytearray(size) if buffer is None else buffer
         # One spare byte tells a full datagram from a cut one.
         self._rx_size = (16 << min(block_szx, _RESPONSE_SZX)) + _OVERHEAD_BYTES + 1
         self._rx = b""

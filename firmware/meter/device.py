@@ -20,7 +20,7 @@ import time
 
 from micropython import const
 
-from meter import NO_FORECAST, credit, crypto, depletion, display, keypad, outbox, state, unload
+from meter import COAP_BUFFER_SIZE, NO_FORECAST, credit, crypto, depletion, display, keypad, outbox, state, unload
 
 NOTE_S = const(15)
 _TIME_VALID_S = const(1577836800)  # 2020-01-01: before that the clock has not been set
@@ -239,10 +239,12 @@ class Device:
     def _link(self, probe):
         self.outbox.release()  # no signing while CoAP is loaded: packs go from flash as they are stored
         gc.collect()
+        # CoAP's transmit buffer first, then the code: the phase's one large piece has the pick of the heap.
+        buffer = bytearray(COAP_BUFFER_SIZE)
         from meter import link
 
         try:
-            return link.run(self, probe)
+            return link.run(self, probe, buffer)
         finally:
             unload("link")
             unload("coap")

@@ -1,7 +1,7 @@
 """The gateway link: one network phase of the meter. meter/device.py loads it (and CoAP) for the phase and
 unloads both afterwards, so that their RAM is free while the meter signs or verifies.
 
-run(device, probe) -> downlinks: a list of (nonce, payload) to check after the phase (meter/downlink.py):
+run(device, probe, buffer) -> downlinks: a list of (nonce, payload) to check after the phase (meter/downlink.py):
     (nonce, signed time) from GET /t and (None, CBOR array of signed grants) from GET /g.
 - probe: first GET /t?k=<kid>&n=<nonce> (the time, and a cheap test that the gateway answers).
 - Then the closed packs go, oldest first, POST /r, until none is left or one is not taken (each read from flash
@@ -98,13 +98,13 @@ def _deliver(device, client):
     return acked
 
 
-def run(device, probe):
+def run(device, probe, buffer):
     settings = device.settings
     kid = hexlify(settings.kid).decode()
     downlinks = []
     try:
         client = coap.Client(settings.gateway, settings.port, ack_timeout_ms=settings.ack_timeout_ms,
-                             max_retransmit=settings.max_retransmit)
+                             max_retransmit=settings.max_retransmit, buffer=buffer)
     except OSError as err:  # no network at all (e.g. the gateway's name does not resolve)
         print("gateway unreachable:", repr(err))
         _offline(device)

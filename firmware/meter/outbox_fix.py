@@ -29,7 +29,7 @@ import struct
 from binascii import crc32
 
 from meter import flash
-from meter.outbox import HEADER, HEADER_SIZE, RECORD, RECORD_SIZE, SLOT_SIZE, name_of
+from meter.outbox import HEADER, HEADER_SIZE, MAGIC, RECORD, RECORD_SIZE, SLOT_SIZE, name_of
 
 
 def recover(outbox):
@@ -38,15 +38,16 @@ def recover(outbox):
     outbox.packs = outbox.count = 0
     for seq in outbox.names():
         name = name_of(seq)
-        count = outbox.load(name)
-        if count is None:
+        head = _check(outbox, name)
+        if head is None:
             _move_bad(outbox, name, "is corrupt")
             continue
-        if struct.unpack_from("<I", outbox.scratch, HEADER_SIZE + 4)[0] <= last:
+        count, first_seq, last_seq = head
+        if first_seq <= last:
             print("outbox: removing %s left over from an interrupted merge" % name)
             flash.remove(outbox.path(name))
             continue
-        last = struct.unpack_from(HEADER, outbox.scratch)[4]
+        last = last_seq
         outbox.packs += 1
         outbox.count += count
     outbox.last_seq = last
@@ -77,6 +78,31 @@ def recover(outbox):
                 slots[index * SLOT_SIZE : index * SLOT_SIZE + RECORD_SIZE] = record
                 struct.pack_into("<I", slots, index * SLOT_SIZE + RECORD_SIZE, crc32(record))
             flash.write_atomic(outbox.path("open"), slots)
+
+
+def _check(outbox, name):
+    # (count, first seq, last seq) of a pack whose readings part is intact, else None. Read in small pieces, as
+    # boot's heap has little room in one piece (outbox.load needs about 1 KB).
+    try:
+        with open(outbox.path(name), "rb") as handle:
+            header = handle.read(HEADER_SIZE)
+            magic, count, _, _, last_seq = struct.unpack(HEADER, header)
+            if magic != MAGIC or not 0 < count <= outbox.pack_max:
+                return None
+            first = handle.read(RECORD_SIZE)
+            crc = crc32(first, crc32(header))
+            left = (count - 1) * RECORD_SIZE + 64  # the other readings and the signature
+            while left > 0:
+                data = handle.read(min(left, 128))
+                if not data:
+                    return None
+                crc = crc32(data, crc)
+                left -= len(data)
+            if handle.read(4) != struct.pack("<I", crc):
+                return None
+            return count, struct.unpack_from("<I", first, 4)[0], last_seq
+    except (OSError, ValueError):
+        return None
 
 
 def newest(outbox):

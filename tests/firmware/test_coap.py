@@ -723,6 +723,27 @@ def test_requests_over_the_bounds_are_refused_before_sending(micropython, relay,
     assert len(relay.from_client) == 1
 
 
+def test_a_buffer_given_by_the_caller_carries_the_blocks_and_one_too_small_is_refused(micropython, server):
+    # The meter allocates the transmit buffer before it loads CoAP's code (meter/device.py, _link).
+    lines = run_meter(
+        micropython,
+        server.port,
+        f"""
+        given = bytearray(16 * 16 + 128)
+        sized = coap.Client({LOOPBACK!r}, {server.port}, block_szx=4, buffer=given)
+        show(sized.request(coap.POST, "/r", payload=pattern(3000)))
+        print("given buffer used", given[0] >> 6 == 1 and given[1] == coap.POST)
+        sized.close()
+        try:
+            coap.Client({LOOPBACK!r}, {server.port}, block_szx=5, buffer=given)
+        except ValueError as e:
+            print("refused", e)
+        """,
+    )
+    assert lines == [shown(0x44, b"stored 3000"), "given buffer used True", "refused client buffer"]
+    assert server.readings.requests == [(pattern(3000), None, ())]
+
+
 @pytest.mark.parametrize(("size", "heapsize"), [(300, "24K"), (5000, "32K")])
 def test_post_fits_a_small_heap_when_deployed_as_mpy(micropython, server, tmp_path, size, heapsize):
     # The device runs .mpy files (tools/firmware_build.py). Measured on this 64-bit port: a 300-byte

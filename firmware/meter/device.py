@@ -20,7 +20,18 @@ import time
 
 from micropython import const
 
-from meter import COAP_BUFFER_SIZE, NO_FORECAST, credit, crypto, depletion, display, keypad, outbox, state, unload
+from meter import (
+    COAP_BUFFER_SIZE,
+    NO_FORECAST,
+    check_signatures,
+    credit,
+    depletion,
+    display,
+    keypad,
+    outbox,
+    state,
+    unload,
+)
 
 NOTE_S = const(15)
 _TIME_VALID_S = const(1577836800)  # 2020-01-01: before that the clock has not been set
@@ -251,15 +262,24 @@ class Device:
             self.outbox.release()
 
     def _check(self, downlinks):
+        # Read, then the signatures checked, then applied: downlink.py and the Ed25519 code are never loaded together.
         gc.collect()
-        crypto(self.outbox.table_path)
         from meter import downlink
 
         try:
-            downlink.apply(self, downlinks)
+            claims = downlink.read(downlinks, self.settings.kid)
         finally:
             unload("downlink")
-            self.outbox.release()
+        downlink = None  # the module's last reference: its code goes now, not when this method returns
+        downlinks.clear()  # the messages as fetched: only the claims are needed now
+        check_signatures(claims, self.settings.gateway_key, self.outbox.table_path)
+        gc.collect()
+        from meter import downlink
+
+        try:
+            downlink.apply(self, claims)
+        finally:
+            unload("downlink")
         self.save()
         self.enforce()
         self.update_forecast(self.clock.now_s())

@@ -1,17 +1,18 @@
 """Downlinks from the gateway, verified before the meter acts on them (docs/downlink.md).
 
-apply(device, downlinks): checks and applies what meter/link.py fetched: (nonce, signed time) sets the clock;
-    (None, grants) applies each signed grant whose id is above state.grant_id, in order, and records its id
-    (after a lost state: only records it, see meter/state.py). The caller saves the state.
-grants(payload) -> list of bytes: the signed grants of a `GET /g` answer (a CBOR array of byte strings).
-grant(message, gateway_key, kid) -> (grant_id, credit_wh)
-time_now(message, gateway_key, kid, nonce) -> Unix seconds
-Each checks the COSE_Sign1 (tag 18, protected header {alg: EdDSA}) and its Ed25519 signature against the
-pinned gateway key (the caller loads meter.ed25519 with its table first: meter.crypto(table_path)),
-then that the payload is a CBOR map of the right type, addressed to this meter (kid), with
-every field in range, and for time that it echoes the nonce the meter sent (an old answer cannot set the clock
-back). Raises ValueError naming the first problem; the caller ignores that downlink. Applying a grant exactly
-once (ids) is the caller's.
+In three steps, so that this module and the Ed25519 code are never in RAM together (meter/device.py, _check):
+read(downlinks, kid) -> claims: what meter/link.py fetched, (nonce, signed time) from GET /t and (None, CBOR array
+    of signed grants) from GET /g, as one claim per message: [signed bytes, signature, kind, outcome].
+meter.check_signatures(claims, gateway_key, table_path): each claim's Ed25519 signature against the pinned
+    gateway key (this module unloaded meanwhile); the outcome of a claim whose signature fails becomes
+    "bad signature", and the signed bytes are dropped.
+apply(device, claims): a signed time sets the clock; each signed grant whose id is above state.grant_id is applied,
+    in order, and its id recorded (after a lost state: only recorded, see meter/state.py); every rejected
+    message is reported. The caller saves the state.
+A message is a COSE_Sign1 (tag 18, protected header {alg: EdDSA}) whose payload is a CBOR map of the right type,
+addressed to this meter (kid), with every field in range, and for time echoing the nonce the meter sent (an old
+answer cannot set the clock back). The first problem found is reported, in that order, the signature checked
+right after the COSE structure; nothing is acted on before its signature is.
 
 A small CBOR reader of its own (ints, strings, arrays, maps, one tag; definite lengths; nesting <= 4): the
 general codec (meter/cbor.py) and COSE module would cost the meter RAM for a message it reads a few times a day.
@@ -22,8 +23,9 @@ import struct
 
 from micropython import const
 
-from meter import display, ed25519
+from meter import display
 
+_GRANTS = const(0)  # a claim about the list of grants itself: malformed, or empty
 _TYPE_GRANT = const(1)
 _TYPE_TIME = const(2)
 _CREDIT_WH_MAX = const(10000000)
@@ -90,24 +92,15 @@ def _bstr_head(length):
     return bytes((0x58, length)) if length > 23 else bytes((0x40 | length,))
 
 
-def _fields(message, gateway_key, kid, kind):
+def _cose(message):
+    # (protected, payload, signature) of a COSE_Sign1 with EdDSA.
     cose = _loads(message) if isinstance(message, (bytes, bytearray)) else None
     if not (isinstance(cose, tuple) and cose[0] == 18 and isinstance(cose[1], list) and len(cose[1]) == 4):
         raise ValueError("not a COSE_Sign1")
     protected, _, payload, signature = cose[1]
     if protected != _PROTECTED_EDDSA or not isinstance(payload, bytes) or not isinstance(signature, bytes):
         raise ValueError("COSE_Sign1 is not EdDSA")
-    signed = _SIG_STRUCTURE + _bstr_head(3) + protected + b"\x40" + _bstr_head(len(payload)) + payload
-    if not ed25519.verify(gateway_key, signed, signature):
-        raise ValueError("bad signature")
-    fields = _loads(payload)
-    if not isinstance(fields, dict):
-        raise ValueError("downlink payload must be a map")
-    if fields.get(1) != kid:
-        raise ValueError("downlink addressed to another meter")
-    if fields.get(0) != kind:
-        raise ValueError("downlink of another type")
-    return fields
+    return protected, payload, signature
 
 
 def _uint(fields, key, low, high):
@@ -117,47 +110,69 @@ def _uint(fields, key, low, high):
     return value
 
 
-def grants(payload):
-    items = _loads(payload)
-    if not isinstance(items, list):
-        raise ValueError("grants must be an array")
-    return items
+def _claim(message, kid, kind, nonce):
+    # [signed bytes, signature, kind, outcome]: outcome (grant id, credit Wh) or the time, if the signature holds;
+    # else the error to report. No signed bytes: the message is not even a COSE_Sign1.
+    try:
+        protected, payload, signature = _cose(message)
+    except ValueError as err:
+        return [None, None, kind, str(err)]
+    signed = _SIG_STRUCTURE + _bstr_head(3) + protected + b"\x40" + _bstr_head(len(payload)) + payload
+    try:
+        fields = _loads(payload)
+        if not isinstance(fields, dict):
+            raise ValueError("downlink payload must be a map")
+        if fields.get(1) != kid:
+            raise ValueError("downlink addressed to another meter")
+        if fields.get(0) != kind:
+            raise ValueError("downlink of another type")
+        if kind == _TYPE_GRANT:
+            outcome = (_uint(fields, 2, 1, 1 << 53), _uint(fields, 3, 1, _CREDIT_WH_MAX))
+        elif fields.get(6) != nonce:
+            raise ValueError("time downlink does not echo our nonce")
+        else:
+            outcome = _uint(fields, 5, 0, _TIME_MAX_S)
+    except ValueError as err:
+        outcome = str(err)
+    return [signed, signature, kind, outcome]
 
 
-def grant(message, gateway_key, kid):
-    fields = _fields(message, gateway_key, kid, _TYPE_GRANT)
-    return _uint(fields, 2, 1, 1 << 53), _uint(fields, 3, 1, _CREDIT_WH_MAX)
-
-
-def time_now(message, gateway_key, kid, nonce):
-    fields = _fields(message, gateway_key, kid, _TYPE_TIME)
-    if fields.get(6) != nonce:
-        raise ValueError("time downlink does not echo our nonce")
-    return _uint(fields, 5, 0, _TIME_MAX_S)
-
-
-def apply(device, downlinks):
-    settings, st = device.settings, device.state
+def read(downlinks, kid):
+    """The downlinks' messages as claims, in order, for meter.check_signatures (the Ed25519 code, this module
+    unloaded) and then apply()."""
+    claims = []
     for nonce, payload in downlinks:
-        try:
-            if nonce is not None:
-                now_s = time_now(payload, settings.gateway_key, settings.kid, nonce)
-                if device.clock.set(now_s):
-                    print("time set to %d by the gateway" % now_s)
-                continue
-            items = grants(payload)
-        except ValueError as err:
-            print("downlink rejected:", err)
+        if nonce is not None:
+            claims.append(_claim(payload, kid, _TYPE_TIME, nonce))
             continue
-        if not items and st.grant_resync:
-            st.grant_resync = False
-            print("grants: in step with the gateway again at grant %d" % st.grant_id)
+        try:
+            items = _loads(payload)
+            if not isinstance(items, list):
+                raise ValueError("grants must be an array")
+        except ValueError as err:
+            claims.append([None, None, _GRANTS, str(err)])
+            continue
+        if not items:
+            claims.append([None, None, _GRANTS, None])  # none new: in step with the gateway
         for message in items:
-            try:
-                grant_id, credit_wh = grant(message, settings.gateway_key, settings.kid)
-            except ValueError as err:
-                print("grant rejected:", err)
-                continue
+            claims.append(_claim(message, kid, _TYPE_GRANT, None))
+    return claims
+
+
+def apply(device, claims):
+    st = device.state
+    for _, _, kind, outcome in claims:
+        if isinstance(outcome, str):
+            print("grant rejected:" if kind == _TYPE_GRANT else "downlink rejected:", outcome)
+        elif kind == _TYPE_TIME:
+            if device.clock.set(outcome):
+                print("time set to %d by the gateway" % outcome)
+        elif kind == _GRANTS:
+            if st.grant_resync:
+                st.grant_resync = False
+                print("grants: in step with the gateway again at grant %d" % st.grant_id)
+        else:
+            grant_id, credit_wh = outcome
             if grant_id <= st.grant_id:
                 print("grant %d ignored: already applied" % grant_id)
                 continue

@@ -257,22 +257,17 @@ GATEWAY = SigningKey(bytes(range(32)))
 KID = bytes.fromhex("0102030405060708")
 
 
-def check_downlinks(micropython, cases: list[tuple[str, bytes, bytes | None]]) -> list:
+def check_downlinks(micropython, downlinks: list[tuple[bytes | None, bytes]]) -> list:
+    """Each downlink (nonce, payload) read, its signatures checked, as the meter does (meter/device.py, _check):
+    the outcomes of its claims."""
     script = f"""
 import json
+import meter
 from meter import downlink
-key = {bytes(GATEWAY.verify_key)!r}
-kid = {KID!r}
-for kind, message, nonce in {[(k, m, n) for k, m, n in cases]!r}:
-    try:
-        if kind == "grant":
-            print(json.dumps(list(downlink.grant(message, key, kid))))
-        elif kind == "time":
-            print(json.dumps([downlink.time_now(message, key, kid, nonce)]))
-        else:
-            print(json.dumps([len(downlink.grants(message))]))
-    except ValueError as err:
-        print(json.dumps(["rejected", str(err)]))
+for downlink_ in {downlinks!r}:
+    claims = downlink.read([downlink_], {KID!r})
+    meter.check_signatures(claims, {bytes(GATEWAY.verify_key)!r})
+    print(json.dumps([claim[3] for claim in claims]))
 """
     return lines(micropython, script)
 
@@ -289,28 +284,34 @@ def test_downlinks_are_verified_and_checked_before_the_meter_acts(micropython):
     def signed(payload) -> bytes:
         return sign1(cbor2.dumps(payload, canonical=True), GATEWAY, b"gw")
 
-    cases = [
-        ("grant", grant, None),
-        ("time", time_message, b"nonce-01"),
-        ("grants", cbor2.dumps([grant, grant]), None),
-        ("grant", other_key, None),  # signed by someone else
-        ("grant", bytes(tampered), None),
-        ("grant", other_meter, None),
-        ("time", time_message, b"nonce-02"),  # an old answer replayed
-        ("grant", time_message, None),  # a time is not a grant
-        ("grant", signed({0: 1, 1: KID, 2: 8, 3: 0, 4: 1}), None),  # zero credit
-        ("grant", signed({0: 1, 1: KID, 2: 8, 3: 10**8, 4: 1}), None),  # beyond any household
-        ("grant", signed({0: 1, 1: KID, 2: True, 3: 5, 4: 1}), None),
-        ("grant", b"\xd2\x84", None),  # truncated
-        ("grant", b"garbage!", None),
-        ("grants", b"\xa0", None),  # not an array
-        ("grants", b"\x9f\xff", None),  # indefinite length
-    ]
-    results = check_downlinks(micropython, cases)
-    assert results[:3] == [[7, 5000], [1_790_000_123], [2]]
-    assert all(result[0] == "rejected" for result in results[3:]), results
-    assert [r[1] for r in results[3:8]] == ["bad signature", "bad signature", "downlink addressed to another meter",
-                                           "time downlink does not echo our nonce", "downlink of another type"]
+    def grants(*messages) -> tuple[None, bytes]:
+        return None, cbor2.dumps(list(messages))
+
+    results = check_downlinks(micropython, [
+        grants(grant),
+        (b"nonce-01", time_message),
+        grants(grant, grant),
+        grants(),
+        grants(other_key),  # signed by someone else
+        grants(bytes(tampered)),
+        grants(other_meter),
+        (b"nonce-02", time_message),  # an old answer replayed
+        grants(time_message),  # a time is not a grant
+        grants(signed({0: 1, 1: KID, 2: 8, 3: 0, 4: 1})),  # zero credit
+        grants(signed({0: 1, 1: KID, 2: 8, 3: 10**8, 4: 1})),  # beyond any household
+        grants(signed({0: 1, 1: KID, 2: True, 3: 5, 4: 1})),
+        grants(b"\xd2\x84"),  # truncated
+        grants(b"garbage!"),
+        (b"nonce-01", b"garbage!"),
+        (None, b"\xa0"),  # not an array
+        (None, b"\x9f\xff"),  # indefinite length
+    ])
+    assert results[:4] == [[[7, 5000]], [1_790_000_123], [[7, 5000], [7, 5000]], [None]]
+    assert results[4:9] == [["bad signature"], ["bad signature"], ["downlink addressed to another meter"],
+                            ["time downlink does not echo our nonce"], ["downlink of another type"]]
+    assert results[9:12] == [["downlink field 3 out of range"]] * 2 + [["downlink field 2 out of range"]]
+    assert results[12:15] == [["CBOR truncated"], ["not a COSE_Sign1"], ["not a COSE_Sign1"]]
+    assert results[15:] == [["grants must be an array"], ["CBOR length not supported"]]
 
 
 # --- config ---------------------------------------------------------------------------------------------------------

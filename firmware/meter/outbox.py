@@ -35,7 +35,7 @@ from binascii import crc32
 
 from micropython import const
 
-from meter import READINGS_MAX, RECORD, RECORD_SIZE, crypto_release, flash, unload
+from meter import READINGS_MAX, RECORD, RECORD_SIZE, crypto, crypto_release, flash, unload
 
 SLOT_SIZE = const(32)  # record + CRC-32
 HEADER = "<2sHIII"  # magic, count, first time, last time, last seq
@@ -177,14 +177,17 @@ class Outbox:
         count = self.open_count
         if not count:
             return None
-        records = self.open[: count * RECORD_SIZE]
-        name = self.write_pack(records, count, self.acquire().sign(records, count))
+        name = self.write_pack(self.open[: count * RECORD_SIZE], count)
         flash.remove(self.path("open"))
         self.open_count = 0
         self.packs += 1
         return name
 
-    def write_pack(self, records, count, signature, name=None):
+    def write_pack(self, records, count, signature=None, name=None):
+        """Writes a pack file of these readings (renamed into place only when whole), named by its first seq unless
+        `name` is given; signs them first when `signature` is None (_sign)."""
+        if signature is None:
+            signature = self._sign(records, count)
         first_time, first_seq = struct.unpack_from("<II", records, 0)
         last_time, last_seq = struct.unpack_from("<II", records, (count - 1) * RECORD_SIZE)
         header = struct.pack(HEADER, MAGIC, count, first_time, last_time, last_seq)
@@ -205,6 +208,37 @@ class Outbox:
             flash.remove(self.path("tmp"))  # its space is needed back
             raise
         return name
+
+    def _sign(self, records, count):
+        # The readings' signature. Their SenML pack is written to the file `sig` (meter/pack.py), then signed as it
+        # lies there, read back a piece at a time for each of Ed25519's two passes, with only the Ed25519 code loaded:
+        # pack.py and it never share the heap. OSError when the flash has no room for the file.
+        path = self.path("sig")
+        try:
+            size = 0
+            with open(path, "wb") as handle:
+                for piece in self.acquire().senml(records, count):
+                    handle.write(piece)
+                    size += len(piece)
+            head = self.packer.to_sign(size)
+            self.packer = None
+            unload("pack")
+            with open(path, "rb") as handle:
+
+                def pieces():
+                    yield head
+                    handle.seek(0)
+                    piece = handle.read(128)
+                    while piece:
+                        yield piece
+                        piece = handle.read(128)
+
+                try:
+                    return crypto(self.table_path).sign(self.seed, pieces)
+                finally:
+                    crypto_release()
+        finally:
+            flash.remove(path)
 
     def oldest(self):
         names = self.names()

@@ -33,7 +33,9 @@ from meter.outbox import HEADER, HEADER_SIZE, MAGIC, RECORD, RECORD_SIZE, SLOT_S
 
 
 def recover(outbox):
-    flash.remove(outbox.path("tmp"))  # a pack being written when the power went; its readings are still open
+    # A pack being written or signed when the power went: its readings are still open.
+    flash.remove(outbox.path("tmp"))
+    flash.remove(outbox.path("sig"))
     last = 0
     outbox.packs = outbox.count = 0
     for seq in outbox.names():
@@ -165,7 +167,7 @@ def drop_through(outbox, name, seq):
         outbox.remove(name)
         return
     rest = bytes(records[keep * RECORD_SIZE :])
-    outbox.write_pack(rest, count - keep, outbox.acquire().sign(rest, count - keep))
+    outbox.write_pack(rest, count - keep)
     flash.remove(outbox.path(name))
     outbox.count -= keep
 
@@ -208,7 +210,7 @@ def merge(outbox):
             view[index * RECORD_SIZE : (index + 1) * RECORD_SIZE] = view[source : source + RECORD_SIZE]
         view = view[: kept * RECORD_SIZE]
     try:
-        outbox.write_pack(view, kept, outbox.acquire().sign(view, kept), first)
+        outbox.write_pack(view, kept, name=first)
     except OSError as err:
         # A full flash has no room for the merged pack: the newer pack goes instead. Later readings carry the
         # cumulative counters, so energy totals stay exact; its readings' time resolution is what is lost.

@@ -1,9 +1,10 @@
 """Signed packs of readings, a piece at a time: a SenML pack (CBOR) inside a COSE_Sign1, never whole in RAM.
 
     packer = Packer(kid, seed, readings_max=32, table_path="ed25519.tbl")
-    signature = packer.sign(records, count)           # Ed25519 over the COSE Sig_structure, encoded piece by piece
     for piece in packer.cose(records, count, signature):
-        handle.write(piece)                           # the COSE_Sign1, a piece at a time
+        handle.write(piece)                           # the COSE_Sign1, a piece at a time (meter/outbox.py
+    head = packer.to_sign(size)                       # writes it with a blank signature, then signs the SenML
+                                                      # pack it holds: Ed25519 over head + those bytes)
     for piece in packer.senml(records, count): ...    # the SenML pack alone
     room = packer.room(count)                         # or: a buffer for a whole message, allocated first,
     message = packer.signed(records, count, room)     # the message written into it and signed where it lies
@@ -12,16 +13,14 @@
 energy_out_wh, power_w, credit_wh, depletion_s, NO_FORECAST when the meter has none; the pack carries the newest
 reading's forecast only). The bytes are exactly what
 enerlectra.senml.encode_readings and enerlectra.cose.sign1 make of the same readings (docs/senml.md; a test
-checks it), so a signature kept from `sign` fits the message `cose` makes later. Ed25519 is deterministic, so
-signing the same readings again also gives the same bytes, and a pack the gateway already has is acknowledged
-again, never refused as a replay.
+checks it), so a signature kept with the readings fits the message `cose` makes of them later. Ed25519 is
+deterministic, so signing the same readings again also gives the same bytes, and a pack the gateway already has is
+acknowledged again, never refused as a replay.
 
-Memory: the encoder writes one reading at a time into a buffer of ~200 bytes and hands the pieces on: to SHA-512
-(a signature hashes the message twice, so it is encoded twice), to the outbox's file. A whole pack (~3 KB for 32
-readings) would need room in one piece, which the heap of a running meter seldom has. This module is loaded for
-the phases that sign or write packs (meter/outbox.py `acquire`) and unloaded after. The Ed25519 code (~15 KB of
-RAM) is loaded by meter.crypto() for a signature, with the base-point table file (checked at boot by
-ed25519.use_table), and unloaded by the outbox's release().
+Memory: the encoder writes one reading at a time into a buffer of ~200 bytes and hands the pieces on, to the
+outbox's file. A whole pack (~3 KB for 32 readings) would need room in one piece, which the heap of a running meter
+seldom has. This module is loaded for the phases that write packs (meter/outbox.py `acquire`) and unloaded before
+the Ed25519 code (~10 KB of RAM, meter.crypto()) is loaded to sign what it wrote: the two never share the heap.
 Raises ValueError for a count outside 1..readings_max.
 """
 
@@ -120,32 +119,24 @@ class Packer:
             yield view[:pos]
             pos = 0
 
-    def _payload_head(self, records, count):
-        # The SenML pack's byte-string head: its size takes one pass of the encoder, made once per message.
-        size = 0
+    def cose(self, records, count, signature):
+        """The COSE_Sign1 of these readings with their signature, in pieces (as senml): the first ends with the
+        SenML pack's byte-string head, the last is the signature's (its head and `signature`)."""
+        size = 0  # the SenML pack's: one pass of the encoder, before the one that yields it
         for piece in self.senml(records, count):
             size += len(piece)
-        return _bytes_head(size)
-
-    def _around(self, head, records, count, tail):
-        # head (ending in the pack's byte-string head), the SenML pack's pieces, tail.
-        yield head
-        yield from self.senml(records, count)
-        yield tail
-
-    def cose(self, records, count, signature):
-        """The COSE_Sign1 of these readings with their signature, in pieces (as senml)."""
         kid = self.kid
-        head = _COSE_HEAD + _bytes_head(len(kid)) + kid + self._payload_head(records, count)
-        return self._around(head, records, count, b"\x58\x40" + signature)
+        yield _COSE_HEAD + _bytes_head(len(kid)) + kid + _bytes_head(size)
+        yield from self.senml(records, count)
+        yield b"\x58\x40" + signature
 
-    def sign(self, records, count, payload=None):
-        """The Ed25519 signature (64 bytes) of the COSE Sig_structure of these readings: of `payload` when they are
-        encoded already (signed), else encoded anew for each of the signature's two passes over them."""
-        if payload is not None:
-            return crypto(self.table_path).sign(self.seed, (_SIG_STRUCTURE, _bytes_head(len(payload)), payload))
-        head = _SIG_STRUCTURE + self._payload_head(records, count)
-        return crypto(self.table_path).sign(self.seed, lambda: self._around(head, records, count, b""))
+    def to_sign(self, size):
+        """The COSE Sig_structure's bytes before a SenML pack of `size` bytes: what is signed is these, then it."""
+        return _SIG_STRUCTURE + _bytes_head(size)
+
+    def sign(self, payload):
+        """The Ed25519 signature (64 bytes) of the COSE Sig_structure of an encoded SenML pack."""
+        return crypto(self.table_path).sign(self.seed, (self.to_sign(len(payload)), payload))
 
     def room(self, count):
         """A buffer for the COSE_Sign1 of up to `count` readings: allocated first (in a collected heap: room in one
@@ -165,7 +156,7 @@ class Packer:
             if index == 0:
                 start = pos  # after the COSE head and the payload's byte-string head
         end = pos - 66
-        view[end + 2 : pos] = self.sign(records, count, view[start:end])
+        view[end + 2 : pos] = self.sign(view[start:end])
         return view[:pos]
 
 

@@ -67,15 +67,17 @@ def test_packs_are_the_bytes_the_gateways_reference_encoder_signs(micropython):
         # A clock set back between readings: a negative time offset; large values: 5-byte CBOR heads.
         [reading(1), Reading(1_789_999_000, 2, 2**32 - 1, 7, 2**31, 0), Reading(1_789_999_000, 3, 2**32 - 1, 7, 0, 0)],
     ]
-    script = "packer = pack.Packer(KID, SEED, 32)\n"
+    # Signed and written as the meter does (the SenML pack signed from a file, then the pack file written).
+    script = "box = make_box(pack_max=32, readings_max=256)\n"
     for case in cases:
         records = b"".join(struct.pack("<7I", r.time_s, r.seq, r.energy_wh, r.energy_out_wh, r.power_w,
                                        r.credit_wh, NO_FORECAST if r.depletion_s is None else r.depletion_s)
                            for r in case)
-        script += (f"records = {records!r}\nsignature = packer.sign(records, {len(case)})\n"
-                   f"pieces = packer.cose(records, {len(case)}, signature)\n"
-                   "print(json.dumps(hexlify(b''.join(bytes(p) for p in pieces)).decode()))\n")
-    messages = run(micropython, script)
+        script += (f"name = box.write_pack({records!r}, {len(case)})\n"
+                   "print(json.dumps(hexlify(stored(box, name)).decode()))\nbox.remove(name)\n")
+    script += "print(json.dumps(sorted(os.listdir('ob'))))\n"
+    *messages, files = run(micropython, script)
+    assert files == []  # nothing left behind
     key = SigningKey(SEED)
     for case, message in zip(cases, messages, strict=True):
         assert bytes.fromhex(message) == sign1(encode_readings(KID, case), key, KID)

@@ -112,29 +112,36 @@ def _restore(device):
     device.save()
 
 
-def _restore_history(device, model_path):
-    # The forecast's history kept on flash (a damaged one is reported and the meter starts afresh).
+def _read_history():
+    # The forecast's history kept on flash: (History.dump() bytes, (hours, Wh) of the trailing day, the hour in
+    # progress, its starting Wh, hours recorded), or None. Read before the loop's modules are loaded, so that
+    # forecast.py comes and goes in a heap still empty. A damaged file is reported and the meter starts afresh.
     from meter import flash, unload
 
-    device.model_path = model_path
     data = flash.read("history")  # forecast.HISTORY_FILE: forecast.py is loaded only when there is one
     if data is None:
-        return
+        return None
     from meter import forecast
 
     try:
         history, started, start_wh = forecast.from_file(data)
     except ValueError as err:
         print("forecast: history unreadable (%s); starting with none" % err)
-        return
+        return None
     finally:
         unload("forecast")
-    device.history = history.dump()
-    device.recent = (min(history.count, 24), history.total(24))
+    return history.dump(), (min(history.count, 24), history.total(24)), started, start_wh, history.count
+
+
+def _restore_history(device, model_path, saved):
+    device.model_path = model_path
+    if saved is None:
+        return
+    device.history, device.recent, started, start_wh, count = saved
     # The hour in progress goes on; its energy counted before the reboot counts (the counter is persisted).
     device.hour = (started, min(start_wh, device.energy_wh()))
     device.hour_restored = True
-    print("forecast: history of %d hours restored" % history.count)
+    print("forecast: history of %d hours restored" % count)
     device.model_due = True  # in the main loop, not in the boot's heap
 
 
@@ -159,6 +166,7 @@ def start():
     model_path = _model_path()
     settings, board = _config()
     unload("config")
+    history = _read_history()
     # The table check needs the Ed25519 code; done before the rest is loaded, which keeps the boot's peak low.
     from meter import ed25519
 
@@ -176,7 +184,8 @@ def start():
     _restore(device)
     unload("outbox_fix")
     device.outbox.release()
-    _restore_history(device, model_path)
+    _restore_history(device, model_path, history)
+    history = None
     st = device.state
     if device.clock.now_s() < st.time_s:
         device.clock.set(st.time_s)

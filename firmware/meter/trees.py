@@ -19,6 +19,7 @@
 # soft-vote leaf), plus a few small objects; the file is read line by line, twice (count, then fill), so
 # nothing grows in place.
 
+import gc
 from array import array
 
 try:
@@ -162,6 +163,7 @@ def load(path):
     proportions = n_classes and leaf_bits
     # Every item is written below (the counts are checked at the end). array(code, range(n)) is allocated once;
     # array(code, bytes(size)) would need a temporary of the same size beside it, in a heap with little room.
+    gc.collect()  # the first pass's lines: gone, so that the arrays find room in one piece
     nodes = array("h", range(4 * n_nodes))
     roots = array("h", range(n_roots))
     if not n_classes:

@@ -119,15 +119,15 @@ class Scenario:
     PHASES = ("time set to", "grant 1 applied", "token accepted", "outbox holds 0 readings", "acked seq 203",
               "forecast: history of 168 hours restored", "forecast: model run")
 
-    def __init__(self, gateway: Gateway, firmware: Path, root: Path):
-        self.gateway, self.firmware, self.root = gateway, firmware, root
+    def __init__(self, gateway: Gateway, firmware: Path, root: Path, prefix: str = "heap"):
+        self.gateway, self.firmware, self.root, self.prefix = gateway, firmware, root, prefix
         self.key = load_or_create_gateway_key(gateway.key_path)
         self.engine = open_database(gateway.db)
         self.trials = 0
 
     def run(self, heap_kb: int, script: Path | None = None, unit: str = "K") -> tuple[bool, str]:
         self.trials += 1
-        name = f"heap-{self.trials}"
+        name = f"{self.prefix}-{self.trials}"  # a meter the gateway has not seen
         flash = self.root / name
         identity = provision(self.gateway, flash, self.firmware, name, {"sim": {"speed": 0, "start_s": START_S,
                                                                                  "keys": []}},
@@ -140,7 +140,7 @@ class Scenario:
         write_outbox(flash, identity, [Reading(START_S - 12000 + 60 * i, i + 1, 1000 + i, 0, 400, 5000)
                                        for i in range(200)])
         write_history(flash, self.firmware)
-        issue_grant(self.engine, self.key, name, 1500, f"bench-{self.trials}")
+        issue_grant(self.engine, self.key, name, 1500, f"bench-{name}")
         process = start_meter(flash, self.firmware, heapsize=f"{heap_kb}{unit}", script=script)
         output, _ = process.communicate(timeout=300)
         return process.returncode == 0 and all(text in output for text in self.PHASES), output

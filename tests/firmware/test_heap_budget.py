@@ -70,3 +70,20 @@ def test_the_whole_firmware_interns_no_more_names_than_five_qstr_pools_hold(gate
     finally:
         scenario.close()
     assert pools <= NAMES_POOLS_MAX, f"{names} names interned, in {pools} pools"
+
+
+# The whole firmware running every phase (tools/bench_meter's heap scenario) was measured in 70 KB on this 64-bit
+# port and in 35 K words (-X heapsize=NwK: a 32-bit target's object sizes, as on the ESP32). The budget, 64 KB
+# on this port, is not met yet (docs/meter.md, "Memory"). These bounds keep what was won from slipping back, with
+# room for the few KB by which a fragmented heap's layout moves the figure from one change to the next.
+WHOLE_FIRMWARE_HEAPS = [(74, "K"), (40, "wK")]
+
+
+@pytest.mark.parametrize(("heap", "unit"), WHOLE_FIRMWARE_HEAPS)
+def test_the_whole_firmware_runs_every_phase_within_its_bound(gateway, board, tmp_path, heap, unit):
+    scenario = Scenario(gateway, board[0], tmp_path, prefix=f"whole-{heap}{unit}")
+    try:
+        ok, output = scenario.run(heap, unit=unit)
+    finally:
+        scenario.close()
+    assert ok, output[-3000:]

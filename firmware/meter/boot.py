@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-VERSION = "0.5.0"
+VERSION = "0.5.1"
 _TABLE = "ed25519.tbl"
 _MODEL = "models/depletion.csv"
 
@@ -133,11 +133,11 @@ def _read_history():
     return history.dump(), (min(history.count, 24), history.total(24)), started, start_wh, history.count
 
 
-def _restore_history(device, model_path, saved):
+def _restore_history(device, model_path, history):
     device.model_path = model_path
-    if saved is None:
+    if history is None:
         return
-    device.history, device.recent, started, start_wh, count = saved
+    device.history, device.recent, started, start_wh, count = history
     # The hour in progress goes on; its energy counted before the reboot counts (the counter is persisted).
     device.hour = (started, min(start_wh, device.energy_wh()))
     device.hour_restored = True

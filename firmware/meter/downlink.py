@@ -92,17 +92,6 @@ def _bstr_head(length):
     return bytes((0x58, length)) if length > 23 else bytes((0x40 | length,))
 
 
-def _cose(message):
-    # (protected, payload, signature) of a COSE_Sign1 with EdDSA.
-    cose = _loads(message) if isinstance(message, (bytes, bytearray)) else None
-    if not (isinstance(cose, tuple) and cose[0] == 18 and isinstance(cose[1], list) and len(cose[1]) == 4):
-        raise ValueError("not a COSE_Sign1")
-    protected, _, payload, signature = cose[1]
-    if protected != _PROTECTED_EDDSA or not isinstance(payload, bytes) or not isinstance(signature, bytes):
-        raise ValueError("COSE_Sign1 is not EdDSA")
-    return protected, payload, signature
-
-
 def _uint(fields, key, low, high):
     value = fields.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -112,9 +101,14 @@ def _uint(fields, key, low, high):
 
 def _claim(message, kid, kind, nonce):
     # [signed bytes, signature, kind, outcome]: outcome (grant id, credit Wh) or the time, if the signature holds;
-    # else the error to report. No signed bytes: the message is not even a COSE_Sign1.
+    # else the error to report. No signed bytes: the message is not even a COSE_Sign1 with EdDSA.
     try:
-        protected, payload, signature = _cose(message)
+        cose = _loads(message) if isinstance(message, (bytes, bytearray)) else None
+        if not (isinstance(cose, tuple) and cose[0] == 18 and isinstance(cose[1], list) and len(cose[1]) == 4):
+            raise ValueError("not a COSE_Sign1")
+        protected, _, payload, signature = cose[1]
+        if protected != _PROTECTED_EDDSA or not isinstance(payload, bytes) or not isinstance(signature, bytes):
+            raise ValueError("COSE_Sign1 is not EdDSA")
     except ValueError as err:
         return [None, None, kind, str(err)]
     signed = _SIG_STRUCTURE + _bstr_head(3) + protected + b"\x40" + _bstr_head(len(payload)) + payload

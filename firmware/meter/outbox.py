@@ -210,10 +210,10 @@ class Outbox:
         return name
 
     def _sign(self, records, count):
-        # The readings' signature. Their SenML pack is written to the file `sig` (meter/pack.py), then signed as it
+        # The readings' signature. Their SenML pack is written to the file `senml` (meter/pack.py), then signed as it
         # lies there, read back a piece at a time for each of Ed25519's two passes, with only the Ed25519 code loaded:
         # pack.py and it never share the heap. OSError when the flash has no room for the file.
-        path = self.path("sig")
+        path = self.path("senml")
         try:
             size = 0
             with open(path, "wb") as handle:

@@ -35,7 +35,7 @@ from meter.outbox import HEADER, HEADER_SIZE, MAGIC, RECORD, RECORD_SIZE, SLOT_S
 def recover(outbox):
     # A pack being written or signed when the power went: its readings are still open.
     flash.remove(outbox.path("tmp"))
-    flash.remove(outbox.path("sig"))
+    flash.remove(outbox.path("senml"))
     last = 0
     outbox.packs = outbox.count = 0
     for seq in outbox.names():

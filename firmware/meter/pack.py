@@ -3,8 +3,8 @@
     packer = Packer(kid, seed, readings_max=32, table_path="ed25519.tbl")
     for piece in packer.cose(records, count, signature):
         handle.write(piece)                           # the COSE_Sign1, a piece at a time (meter/outbox.py
-    head = packer.to_sign(size)                       # writes it with a blank signature, then signs the SenML
-                                                      # pack it holds: Ed25519 over head + those bytes)
+    head = packer.to_sign(length)                     # signs a SenML pack of `length` bytes: Ed25519 over head
+                                                      # and then those bytes
     for piece in packer.senml(records, count): ...    # the SenML pack alone
     room = packer.room(count)                         # or: a buffer for a whole message, allocated first,
     message = packer.signed(records, count, room)     # the message written into it and signed where it lies
@@ -130,9 +130,9 @@ class Packer:
         yield from self.senml(records, count)
         yield b"\x58\x40" + signature
 
-    def to_sign(self, size):
-        """The COSE Sig_structure's bytes before a SenML pack of `size` bytes: what is signed is these, then it."""
-        return _SIG_STRUCTURE + _bytes_head(size)
+    def to_sign(self, length):
+        """The COSE Sig_structure's bytes before a SenML pack of `length` bytes: what is signed is these, then it."""
+        return _SIG_STRUCTURE + _bytes_head(length)
 
     def sign(self, payload):
         """The Ed25519 signature (64 bytes) of the COSE Sig_structure of an encoded SenML pack."""

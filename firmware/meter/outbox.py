@@ -17,11 +17,14 @@ Layout in the folder `ob/`:
   the same bytes, read from flash block by block: the network phase needs neither the encoder nor a buffer for
   a whole pack. The message is derived data: when its part is damaged or missing (a pack written by firmware
   0.4.1 and older), outbox_fix.rebuild writes it again from the readings and signature.
+- `senml`: while a pack is signed, its SenML pack, which Ed25519 reads back (pack.py, the encoder, is unloaded by
+  then: the two never share the heap); removed once the signature is made.
 - `bad`: the last pack found corrupt or refused as malformed (4.00), kept for a technician, never sent.
 
 Crash safety (power cut at any point): a record is either whole (CRC) or ignored; packs are written to `tmp`
 and renamed into place; the open file is removed only after its pack exists, and at boot open records already
-in a pack are dropped; merges are ordered so that a leftover is recognisable at boot (meter/outbox_fix.py).
+in a pack are dropped, as are `tmp` and `senml`; merges are ordered so that a leftover is recognisable at boot
+(meter/outbox_fix.py).
 
 Bounds: at most `readings_max` readings and `packs_max` packs; beyond, outbox_fix.merge thins the two adjacent
 packs (never the oldest) spanning the shortest time. Cumulative counters make this lossless for energy totals.

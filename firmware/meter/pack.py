@@ -1,13 +1,15 @@
 """Signed packs of readings, a piece at a time: a SenML pack (CBOR) inside a COSE_Sign1, never whole in RAM.
 
     packer = Packer(kid, seed, readings_max=32, table_path="ed25519.tbl")
+    for piece in packer.senml(records, count): ...    # the SenML pack, a piece at a time
+    head = packer.to_sign(length)                     # what Ed25519 signs before a SenML pack of `length` bytes
     for piece in packer.cose(records, count, signature):
-        handle.write(piece)                           # the COSE_Sign1, a piece at a time (meter/outbox.py
-    head = packer.to_sign(length)                     # signs a SenML pack of `length` bytes: Ed25519 over head
-                                                      # and then those bytes
-    for piece in packer.senml(records, count): ...    # the SenML pack alone
+        handle.write(piece)                           # the COSE_Sign1, a piece at a time
     room = packer.room(count)                         # or: a buffer for a whole message, allocated first,
     message = packer.signed(records, count, room)     # the message written into it and signed where it lies
+
+The meter's outbox (meter/outbox.py) writes the SenML pack to a file, signs it from there with this module unloaded,
+then writes the pack file with `cose`.
 
 `records` is a bytes-like of `count` readings packed with RECORD (meter/__init__.py: "<7I": time_s, seq, energy_wh,
 energy_out_wh, power_w, credit_wh, depletion_s, NO_FORECAST when the meter has none; the pack carries the newest

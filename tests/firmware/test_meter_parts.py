@@ -305,13 +305,15 @@ def test_downlinks_are_verified_and_checked_before_the_meter_acts(micropython):
         (b"nonce-01", b"garbage!"),
         (None, b"\xa0"),  # not an array
         (None, b"\x9f\xff"),  # indefinite length
+        # Out of range and signed by someone else: the signature is what is reported, as it is checked first.
+        grants(sign1(cbor2.dumps({0: 1, 1: KID, 2: 8, 3: 0, 4: 1}, canonical=True), SigningKey.generate(), b"gw")),
     ])
     assert results[:4] == [[[7, 5000]], [1_790_000_123], [[7, 5000], [7, 5000]], [None]]
     assert results[4:9] == [["bad signature"], ["bad signature"], ["downlink addressed to another meter"],
                             ["time downlink does not echo our nonce"], ["downlink of another type"]]
     assert results[9:12] == [["downlink field 3 out of range"]] * 2 + [["downlink field 2 out of range"]]
     assert results[12:15] == [["CBOR truncated"], ["not a COSE_Sign1"], ["not a COSE_Sign1"]]
-    assert results[15:] == [["grants must be an array"], ["CBOR length not supported"]]
+    assert results[15:] == [["grants must be an array"], ["CBOR length not supported"], ["bad signature"]]
 
 
 # --- config ---------------------------------------------------------------------------------------------------------

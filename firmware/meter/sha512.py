@@ -20,7 +20,7 @@ def _root_fractions(degree, count):
     """The first 64 bits of the fractional parts of the degree-th roots of the first count primes, as 32-bit
     (high, low) halves: FIPS 180-4's round constants (cube roots) and initial hash value (square roots).
     Computed at import, in integers: stored, they would take 1.3 KB of .mpy and as much heap again."""
-    halves = array("I", bytes(8 * count))
+    halves = array("I", range(2 * count))  # each written below; array(code, bytes(n)) would need n bytes twice
     prime = 1
     for i in range(count):
         prime += 1

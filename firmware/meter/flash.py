@@ -4,6 +4,8 @@ write_atomic(path, data): writes `path + ".tmp"`, then renames it over `path`; a
 leaves either the old or the new content, never a mix (rename is atomic on LittleFS and on POSIX).
 read(path, default): the file's bytes, or `default` when it does not exist.
 remove(path): deletes the file if it exists.
+crc_of(handle, size): the CRC-32 of the next `size` bytes of an open file, read 128 bytes at a time (never a buffer
+    of their size, which a running meter's heap seldom has in one piece); None when the file ends before them.
 Slots(name): a small record kept in two files, `name.a` and `name.b`, written in turn, each with a generation
     number and a CRC-32. A power cut while one is written leaves the other intact, so load() always finds the
     last or the one before; a copy that fails its check is reported and ignored. One write per save, no rename.
@@ -36,6 +38,17 @@ def remove(path):
         os.remove(path)
     except OSError:
         pass
+
+
+def crc_of(handle, size):
+    crc = 0
+    while size > 0:
+        data = handle.read(min(size, 128))
+        if not data:
+            return None
+        crc = crc32(data, crc)
+        size -= len(data)
+    return crc
 
 
 class Slots:

@@ -259,15 +259,8 @@ class Outbox:
             start = HEADER_SIZE + count * RECORD_SIZE + _SIGNATURE_SIZE + 4
             length = handle.seek(0, 2) - start - 4
             handle.seek(start)
-            crc = 0
-            left = length
-            while left > 0:
-                data = handle.read(min(left, 256))
-                if not data:
-                    break
-                crc = crc32(data, crc)
-                left -= len(data)
-            if length > 0 and not left and handle.read(4) == struct.pack("<I", crc):
+            crc = flash.crc_of(handle, length)
+            if length > 0 and crc is not None and handle.read(4) == struct.pack("<I", crc):
                 handle.seek(start)
                 return handle, length
         except (OSError, ValueError):

@@ -87,22 +87,15 @@ def _check(outbox, name):
     # boot's heap has little room in one piece (outbox.load needs about 1 KB).
     try:
         with open(outbox.path(name), "rb") as handle:
-            header = handle.read(HEADER_SIZE)
-            magic, count, _, _, last_seq = struct.unpack(HEADER, header)
+            magic, count, _, _, last_seq = struct.unpack(HEADER, handle.read(HEADER_SIZE))
             if magic != MAGIC or not 0 < count <= outbox.pack_max:
                 return None
-            first = handle.read(RECORD_SIZE)
-            crc = crc32(first, crc32(header))
-            left = (count - 1) * RECORD_SIZE + 64  # the other readings and the signature
-            while left > 0:
-                data = handle.read(min(left, 128))
-                if not data:
-                    return None
-                crc = crc32(data, crc)
-                left -= len(data)
-            if handle.read(4) != struct.pack("<I", crc):
+            first_seq = struct.unpack("<II", handle.read(8))[1]  # the first reading's time and seq
+            handle.seek(0)
+            crc = flash.crc_of(handle, HEADER_SIZE + count * RECORD_SIZE + 64)  # the readings and the signature
+            if crc is None or handle.read(4) != struct.pack("<I", crc):
                 return None
-            return count, struct.unpack_from("<I", first, 4)[0], last_seq
+            return count, first_seq, last_seq
     except (OSError, ValueError):
         return None
 

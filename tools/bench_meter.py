@@ -125,7 +125,7 @@ class Scenario:
         self.engine = open_database(gateway.db)
         self.trials = 0
 
-    def run(self, heap_kb: int, script: Path | None = None, unit: str = "K") -> tuple[bool, str]:
+    def run(self, heap_kb: int, script: Path | None = None, unit: str = "K", rom: bool = True) -> tuple[bool, str]:
         self.trials += 1
         name = f"{self.prefix}-{self.trials}"  # a meter the gateway has not seen
         flash = self.root / name
@@ -141,7 +141,7 @@ class Scenario:
                                        for i in range(200)])
         write_history(flash, self.firmware)
         issue_grant(self.engine, self.key, name, 1500, f"bench-{name}")
-        process = start_meter(flash, self.firmware, heapsize=f"{heap_kb}{unit}", script=script)
+        process = start_meter(flash, self.firmware, heapsize=f"{heap_kb}{unit}", script=script, rom=rom)
         output, _ = process.communicate(timeout=300)
         return process.returncode == 0 and all(text in output for text in self.PHASES), output
 

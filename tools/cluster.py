@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tools.firmware_build import DEFAULT_OUT, build, micropython
+from tools.firmware_build import DEFAULT_OUT, build, micropython, micropython_with_rom, rom_image
 from tools.provision import (
     Identity,
     gateway_public_key,
@@ -27,9 +27,11 @@ from tools.provision import (
 )
 
 BIN = Path(sys.executable).parent
-# The heap a virtual meter runs in: the whole firmware's peak, bisected by tools/bench_meter.py, plus a margin for
-# fragmentation luck. docs/meter.md ("Memory") has the figures and where the RAM goes.
-METER_HEAPSIZE = "112K"
+# The heap a virtual meter runs in: the issue's budget. The whole firmware, run from a ROM partition, needs about
+# 51 KB (tools/bench_meter.py); docs/meter.md ("Memory") has the figures and where the RAM goes.
+METER_HEAPSIZE = "64K"
+# From .mpy files on the board's filesystem instead (a MicroPython without ROMFS): about 70 KB, plus a margin.
+METER_HEAPSIZE_WITHOUT_ROM = "112K"
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -122,22 +124,24 @@ def _on_cores(cores: set[int] | None):
 
 
 def start_meter(flash: Path, firmware: Path = DEFAULT_OUT, heapsize: str = METER_HEAPSIZE, stdin=subprocess.DEVNULL,
-                cores: set[int] | None = None, script: Path | None = None) -> subprocess.Popen:
+                cores: set[int] | None = None, script: Path | None = None, rom: bool = True) -> subprocess.Popen:
     """Boots the firmware in `firmware` with `flash` as the meter's flash (its working directory). The meter reads
     keys from its console too: pass stdin=subprocess.PIPE to type them. cores: the CPUs it may run on. script: a
     main.py of one's own (benchmarks: what to print after the meter stops).
 
-    It runs as on a board: the firmware in the flash's root (linked there when it was built elsewhere), main run
-    as a module so that sys.path starts with "" (the current folder). Each module's file name is interned for as
-    long as the meter runs: "meter/link.mpy", as on a board, not the build folder's long path."""
-    for part in ("meter", "models", "main.py"):
+    It runs as on a board: main.py and the models in the flash's root (linked there when the firmware was built
+    elsewhere), main run as a module so that sys.path starts with "" (the current folder). The meter/ package is
+    in the board's ROM partition, the build's ROMFS image (tools/virtual_rom.py); rom=False: in the flash's root
+    instead, as on a board whose MicroPython has no ROMFS, which needs a larger heap (docs/meter.md, "Memory")."""
+    for part in ("models", "main.py") if rom else ("meter", "models", "main.py"):
         if not (flash / part).exists() and not (flash / part).is_symlink():
             (flash / part).symlink_to(firmware / part)
     if script is not None:
         shutil.copy(script, flash / script.name)
     env = dict(os.environ, MICROPYPATH=":.frozen")
+    micropython_command = micropython_with_rom(rom_image(firmware)) if rom else [micropython()]
     return subprocess.Popen(
-        [micropython(), "-X", f"heapsize={heapsize}", "-m", script.stem if script else "main"],
+        [*micropython_command, "-X", f"heapsize={heapsize}", "-m", script.stem if script else "main"],
         cwd=flash, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         preexec_fn=_on_cores(cores),
     )

@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mpremote.romfs import VfsRomWriter
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 DEFAULT_OUT = ROOT / "build" / "firmware"
@@ -42,6 +44,17 @@ def mpremote() -> str:
     return venv_tool("mpremote")
 
 
+def rom_image(folder: Path) -> Path:
+    """The ROMFS image beside a folder: a build's meter/ package, for a board's ROM partition; or a virtual board's
+    ROM partition, beside its flash folder (tools/virtual_rom.py)."""
+    return folder.parent / f"{folder.name}.romfs"
+
+
+def micropython_with_rom(image: Path) -> list[str]:
+    """The command that runs the unix port with `image` mapped as its ROM partition; MicroPython's options follow."""
+    return [sys.executable, str(Path(__file__).with_name("virtual_rom.py")), str(image)]
+
+
 def build(out: Path = DEFAULT_OUT, line_numbers: bool = False) -> int:
     """Builds the firmware into `out`; returns the total size in bytes of what a device gets."""
     if out.exists():
@@ -61,6 +74,12 @@ def build(out: Path = DEFAULT_OUT, line_numbers: bool = False) -> int:
         else:
             shutil.copy2(source, target)
         total += target.stat().st_size
+    writer = VfsRomWriter()
+    writer.opendir("meter")
+    for module in sorted((out / "meter").glob("*.mpy")):
+        writer.mkfile(module.name, module.read_bytes())
+    writer.closedir()
+    rom_image(out).write_bytes(writer.finalise())
     return total
 
 

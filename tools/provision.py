@@ -14,7 +14,10 @@ What it does, in order:
    (a pin map from hardware/boards/), and the Ed25519 base-point table, built here with the same firmware code on
    the MicroPython unix port, so that a board does not spend its first boot building it;
 4. copies it with mpremote (`--port`; `resume`, so that it works on the unix port's REPL too, where a soft reset
-   would end the process) and resets a real board, or into `--flash`.
+   would end the process) and resets a real board, or into `--flash`. The meter/ package goes to the board's ROM
+   partition (`mpremote romfs deploy` of the build's ROMFS image), where MicroPython runs it without copying its
+   code into the heap, if the board's MicroPython has ROMFS (hardware/README.md); otherwise, as .mpy files, to its
+   filesystem. A `--flash` folder (a virtual board's) gets the image beside it as its ROM partition.
 The seed never leaves the meter's flash; the gateway learns only the public key and kid.
 """
 
@@ -32,7 +35,7 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from tools.firmware_build import DEFAULT_OUT, ROOT, build, micropython, mpremote
+from tools.firmware_build import DEFAULT_OUT, ROOT, build, micropython, mpremote, rom_image
 
 KID_BYTES = 8
 OPENPAYGO_KEY_BYTES = 16
@@ -147,27 +150,51 @@ def stage(staging: Path, firmware: Path, config: Path, board: Path) -> Path:
     return staging
 
 
-def deploy(staging: Path, port: str, reset: bool) -> None:
-    """Copies the staged flash contents to the board on `port` with mpremote.
+def has_romfs(port: str) -> bool:
+    """Whether the board's MicroPython was built with ROMFS (a ROM partition that mpremote can write)."""
+    result = subprocess.run([mpremote(), "connect", port, "resume", "exec",
+                             "import vfs; print('romfs', hasattr(vfs, 'rom_ioctl'))"],
+                            capture_output=True, text=True, timeout=60)
+    if result.returncode:
+        raise RuntimeError(f"mpremote failed: {result.stdout}{result.stderr}")
+    return "romfs True" in result.stdout
 
+
+def deploy(staging: Path, image: Path, port: str, reset: bool) -> str:
+    """Copies the staged flash contents to the board on `port` with mpremote; returns where meter/ went.
+
+    A board with ROMFS gets the meter/ package in its ROM partition (`mpremote romfs deploy`), where its code runs
+    in place, and a meter/ folder left on its filesystem from an earlier deploy is removed (it would come first
+    on sys.path). A board without gets meter/*.mpy on its filesystem, which needs a larger heap (docs/meter.md).
     Folders are made one by one first: mpremote stops a chain of commands at a folder that exists already."""
-    for folder in sorted(path for path in staging.rglob("*") if path.is_dir()):
-        subprocess.run([mpremote(), "connect", port, "resume", "fs", "mkdir",
-                        f":{folder.relative_to(staging).as_posix()}"], capture_output=True, timeout=60)
-    files = [entry for entry in sorted(staging.rglob("*")) if entry.is_file()]
-    command = [mpremote(), "connect", port, "resume"]
-    for entry in files:
+    rom = has_romfs(port)
+    connect = [mpremote(), "connect", port, "resume"]
+    if rom:
+        result = subprocess.run([*connect, "romfs", "deploy", str(image)], capture_output=True, text=True,
+                                timeout=600)
+        if result.returncode:
+            raise RuntimeError(f"mpremote romfs deploy failed: {result.stdout}{result.stderr}")
+        subprocess.run([*connect, "fs", "rm", "-r", ":meter"], capture_output=True, timeout=60)
+    skip = {"meter"} if rom else set()
+    entries = [entry for entry in sorted(staging.rglob("*")) if entry.relative_to(staging).parts[0] not in skip]
+    for folder in (entry for entry in entries if entry.is_dir()):
+        subprocess.run([*connect, "fs", "mkdir", f":{folder.relative_to(staging).as_posix()}"],
+                       capture_output=True, timeout=60)
+    command = list(connect)
+    for entry in (entry for entry in entries if entry.is_file()):
         command += ["fs", "cp", str(entry), f":{entry.relative_to(staging).as_posix()}", "+"]
     command += ["fs", "ls", ":"] + (["+", "reset"] if reset else [])
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if result.returncode:
         raise RuntimeError(f"mpremote failed: {result.stdout}{result.stderr}")
+    return "the ROM partition" if rom else "the filesystem (this MicroPython has no ROMFS)"
 
 
 def provision(meter_id: str, phone: str, register_url: str | None, gateway: str, coap_port: int,
               gateway_key: bytes | None, board: dict, flash: Path | None = None, port: str | None = None,
-              reset: bool = True, **settings) -> Identity:
-    """Everything the module doc lists; returns the meter's identity."""
+              reset: bool = True, **settings) -> tuple[Identity, str]:
+    """Everything the module doc lists; returns the meter's identity and where its meter/ package went. A flash
+    folder (a virtual board's) gets it in the ROM partition beside it (firmware_build.rom_image)."""
     if (flash is None) == (port is None):
         raise ValueError("give exactly one of flash and port")
     identity = new_identity(meter_id)
@@ -180,10 +207,12 @@ def provision(meter_id: str, phone: str, register_url: str | None, gateway: str,
         config = write_config(files, identity, gateway, coap_port, gateway_key, **settings)
         staged = stage(Path(temporary) / "flash", firmware, config, write_board(files, board))
         if port is not None:
-            deploy(staged, port, reset)
-        else:
-            shutil.copytree(staged, flash, dirs_exist_ok=True)
-    return identity
+            return identity, deploy(staged, rom_image(firmware), port, reset)
+        shutil.rmtree(flash / "meter", ignore_errors=True)
+        shutil.copytree(staged, flash, ignore=lambda folder, _: {"meter"} if Path(folder) == staged else set(),
+                        dirs_exist_ok=True)
+        shutil.copy2(rom_image(firmware), rom_image(flash))
+    return identity, "the ROM partition"
 
 
 def main() -> None:
@@ -214,10 +243,11 @@ def main() -> None:
     settings = {name: int(value) for name, value in (item.split("=", 1) for item in args.set)}
     if args.wifi_ssid:
         settings.update(wifi_ssid=args.wifi_ssid, wifi_password=args.wifi_password or "")
-    identity = provision(args.meter_id, args.phone, args.register_url or None, args.gateway, args.coap_port,
-                         gateway_key, board_spec(args.board), flash=args.flash, port=args.port,
-                         reset=not args.no_reset, **settings)
-    print(f"provisioned {identity.meter_id}: kid {identity.kid.hex()}, deployed to {args.port or args.flash}")
+    identity, where = provision(args.meter_id, args.phone, args.register_url or None, args.gateway, args.coap_port,
+                                gateway_key, board_spec(args.board), flash=args.flash, port=args.port,
+                                reset=not args.no_reset, **settings)
+    print(f"provisioned {identity.meter_id}: kid {identity.kid.hex()}, deployed to {args.port or args.flash}, "
+          f"meter/ in {where}")
 
 
 if __name__ == "__main__":

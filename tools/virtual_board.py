@@ -8,7 +8,9 @@
 socat makes a raw pty (a cooked one turns line ends into \\r\\r\\n and breaks mpremote) and, with `wait-slave`,
 starts MicroPython only when something opens the port, so that nothing printed at boot is lost (pyserial
 flushes its input when it opens). The unix port's working directory is the board's flash; main.py runs the
-firmware from it, as on an ESP32. A soft reset (Ctrl-D) ends the unix port: use mpremote's `resume`.
+firmware from it, as on an ESP32. Its ROM partition, when it has one, is the file beside the flash folder that
+firmware_build.rom_image() names (tools/virtual_rom.py maps it; tools/provision.py writes it): main.py then runs
+the meter/ package from there. A soft reset (Ctrl-D) ends the unix port: use mpremote's `resume`.
 """
 
 import shutil
@@ -16,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tools.firmware_build import micropython
+from tools.firmware_build import micropython, micropython_with_rom, rom_image
 
 
 class VirtualBoard:
@@ -31,7 +33,11 @@ class VirtualBoard:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 10) -> str:
-        program = f"{micropython()} -X heapsize={self.heapsize}" + (f" {self.script}" if self.script else "")
+        rom = rom_image(self.flash)
+        if self.script and rom.exists():  # the ROM holds meter/; main.py is imported after it is mounted
+            program = " ".join([*micropython_with_rom(rom), f"-X heapsize={self.heapsize} -m {Path(self.script).stem}"])
+        else:
+            program = f"{micropython()} -X heapsize={self.heapsize}" + (f" {self.script}" if self.script else "")
         pty = f"PTY,link={self.port},raw,echo=0" + (",wait-slave" if self.wait else "")
         self.process = subprocess.Popen(
             ["socat", pty, f"EXEC:{program},pty,raw,echo=0,stderr"], cwd=self.flash,

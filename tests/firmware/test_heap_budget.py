@@ -72,18 +72,20 @@ def test_the_whole_firmware_interns_no_more_names_than_five_qstr_pools_hold(gate
     assert pools <= NAMES_POOLS_MAX, f"{names} names interned, in {pools} pools"
 
 
-# The whole firmware running every phase (tools/bench_meter's heap scenario) was measured in 70 KB on this 64-bit
-# port and in 35 K words (-X heapsize=NwK: a 32-bit target's object sizes, as on the ESP32). The budget, 64 KB
-# on this port, is not met yet (docs/meter.md, "Memory"). These bounds keep what was won from slipping back, with
-# room for the few KB by which a fragmented heap's layout moves the figure from one change to the next.
-WHOLE_FIRMWARE_HEAPS = [(74, "K"), (40, "wK")]
+# The whole firmware running every phase (tools/bench_meter's heap scenario), with meter/ in the board's ROM
+# partition as provisioning deploys it (tools/virtual_rom.py): the budget, 64 KB on this 64-bit port, and
+# bounds a few KB above what was measured (51 KB; 26 K words, -X heapsize=NwK: a 32-bit target's object sizes, as on
+# the ESP32), so that what was won does not slip back. From .mpy files on the filesystem instead (a MicroPython
+# without ROMFS) it was measured in 70 KB. A fragmented heap's layout moves each figure by a KB or two from one
+# change to the next (docs/meter.md, "Memory").
+WHOLE_FIRMWARE_HEAPS = [(64, "K", True), (56, "K", True), (30, "wK", True), (74, "K", False)]
 
 
-@pytest.mark.parametrize(("heap", "unit"), WHOLE_FIRMWARE_HEAPS)
-def test_the_whole_firmware_runs_every_phase_within_its_bound(gateway, board, tmp_path, heap, unit):
-    scenario = Scenario(gateway, board[0], tmp_path, prefix=f"whole-{heap}{unit}")
+@pytest.mark.parametrize(("heap", "unit", "rom"), WHOLE_FIRMWARE_HEAPS)
+def test_the_whole_firmware_runs_every_phase_within_its_bound(gateway, board, tmp_path, heap, unit, rom):
+    scenario = Scenario(gateway, board[0], tmp_path, prefix=f"whole-{heap}{unit}-{'rom' if rom else 'fs'}")
     try:
-        ok, output = scenario.run(heap, unit=unit)
+        ok, output = scenario.run(heap, unit=unit, rom=rom)
     finally:
         scenario.close()
     assert ok, output[-3000:]

@@ -8,8 +8,9 @@ Each test gets a fresh gateway (`enerlectra-edge serve`, tools/cluster.py) and a
 (tools/provision.py: identity registered with the gateway, config.json, board.json, firmware as .mpy):
 - with --port, copied to the board with mpremote; once pytest-embedded has the port open, the test soft-resets
   the board (Ctrl-C, Ctrl-D), so the boot banner is seen;
-- without, into a folder that is the flash of a virtual board: the MicroPython unix port on a pty made by socat,
-  started when pytest-embedded opens the port (tools/virtual_board.py). The `port` fixture of pytest-embedded is
+- without, into a folder that is the flash of a virtual board, and meter/ into the ROM partition beside it: the
+  MicroPython unix port on a pty made by socat, started when pytest-embedded opens the port
+  (tools/virtual_board.py), in the issue's heap budget. The `port` fixture of pytest-embedded is
   overridden here to do that.
 The settings a test needs (credit, interval...) come from its `meter` marker. The virtual board runs its clock
 SPEED times faster than real time, so a test reads in `scale` real seconds per meter second.
@@ -76,13 +77,13 @@ def meter(request, gateway, firmware, tmp_path):
         ssid = request.config.getoption("wifi_ssid")
         if ssid:
             settings.update(wifi_ssid=ssid, wifi_password=request.config.getoption("wifi_password"))
-        identity = provision("hil-meter", gateway=request.config.getoption("gateway_host"),
-                             board=board_spec(request.config.getoption("meter_board")), port=real_port, reset=False,
-                             **common, **settings)
+        identity, _ = provision("hil-meter", gateway=request.config.getoption("gateway_host"),
+                                board=board_spec(request.config.getoption("meter_board")), port=real_port,
+                                reset=False, **common, **settings)
         return MeterUnderTest(identity, gateway, virtual=False, scale=1.0)
     sim = {"speed": SPEED, "load": {"profile_w": [3600]}}  # 1 Wh a second of the meter's clock
-    identity = provision("hil-meter", gateway="127.0.0.1", board=board_spec("virtual", sim=sim),
-                         flash=tmp_path / "flash", **common, **settings)
+    identity, _ = provision("hil-meter", gateway="127.0.0.1", board=board_spec("virtual", sim=sim),
+                            flash=tmp_path / "flash", **common, **settings)
     return MeterUnderTest(identity, gateway, virtual=True, scale=1 / SPEED)
 
 

@@ -1,11 +1,13 @@
 """tools/provision.py end to end: a meter provisioned against a running gateway and deployed with mpremote to a
-virtual board (the unix port's REPL on a pty made by socat), which then boots from what was copied."""
+virtual board (the unix port's REPL on a pty made by socat), which then boots from what was copied. This unix
+port has no ROM partition that mpremote can write, so the firmware goes to its filesystem, as on a board whose
+MicroPython has no ROMFS; the hardware tests (tests/hardware) run a virtual board provisioned with one."""
 
 import json
 import subprocess
 import sys
 
-from tools.cluster import Gateway, start_meter
+from tools.cluster import METER_HEAPSIZE_WITHOUT_ROM, Gateway, start_meter
 from tools.virtual_board import VirtualBoard
 
 
@@ -24,7 +26,7 @@ def test_provisioning_deploys_with_mpremote_and_the_board_boots_and_reports(tmp_
             capture_output=True, text=True, timeout=300,
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "provisioned house-9" in result.stdout
+        assert "provisioned house-9" in result.stdout and "meter/ in the filesystem" in result.stdout
     finally:
         board.stop()
     files = {path.relative_to(flash).as_posix() for path in flash.rglob("*") if path.is_file()}
@@ -35,7 +37,7 @@ def test_provisioning_deploys_with_mpremote_and_the_board_boots_and_reports(tmp_
     assert gateway.get("/api/meters/house-9")["kid"] == config["kid"]
     try:
         # The board boots from its flash alone: main.py and meter/*.mpy as copied (no path from the host).
-        process = start_meter(flash, flash)
+        process = start_meter(flash, flash, heapsize=METER_HEAPSIZE_WITHOUT_ROM, rom=False)
         output, _ = process.communicate(timeout=120)
         assert process.returncode == 0, output
         assert "enerlectra meter house-9 booted" in output and "signing table ready" in output

@@ -4,7 +4,8 @@
 
 Prints, all measured in this run:
 1. size: the deployed .mpy files (what tools/provision.py copies), split into what stays loaded and what is loaded
-   only for a phase (boot, CoAP link, downlinks, tokens, outbox repairs, signing, the forecast model);
+   only for a phase (boot, CoAP link, downlinks, tokens, outbox repairs, signing, the forecast model), and the
+   ROMFS image of meter/ that goes to a board's ROM partition;
 2. boot to first signed reading: from starting the process to the reading being signed ("reading seq 1") and
    acknowledged by the gateway ("acked seq 1"), median of --runs boots (each provisioned afresh, the signing
    table prebuilt as provisioning deploys it);
@@ -14,7 +15,9 @@ Prints, all measured in this run:
    keypad and decoded, new readings signed and sent — found by
    bisection (MicroPython has no peak counter; success is not quite monotonic in the heap size, so it is an
    estimate), and the heap in use after boot as the firmware prints it; the same in K words (`-X heapsize=NwK`,
-   MicroPython's stand-in for a 32-bit target such as the ESP32);
+   MicroPython's stand-in for a 32-bit target such as the ESP32). The meter/ package runs from the board's ROM
+   partition (tools/virtual_rom.py), as provisioned; then the same in K with it on the filesystem instead (a
+   MicroPython without ROMFS);
 4. energy accounting over --days simulated days: the load profile of hardware/boards/virtual.json drives the pulse
    LED; the energy the gateway has from the meter's last reading is compared with the profile integrated here
    independently (W x ms, floored to whole pulses). Target: exact to the pulse.
@@ -39,7 +42,7 @@ from edge.identity import load_or_create_gateway_key
 from enerlectra.senml import Reading
 from tools.bisection import smallest_passing
 from tools.cluster import Gateway, build_firmware, start_meter
-from tools.firmware_build import micropython
+from tools.firmware_build import micropython, rom_image
 from tools.outbox_image import write_outbox
 from tools.provision import ROOT, new_identity, register_over_http, signing_table, write_board, write_config
 
@@ -58,7 +61,8 @@ def sizes(firmware: Path) -> None:
     main = (firmware / "main.py").stat().st_size
     print(f"size: {main + resident + phases} bytes of .mpy and main.py the meter uses ({len(files)} modules): "
           f"{resident} always loaded, {phases} loaded per phase; {unused} more in the tree for other work "
-          f"({', '.join(sorted(UNUSED_MODULES & files.keys()))}); signing table file 24 KB")
+          f"({', '.join(sorted(UNUSED_MODULES & files.keys()))}); the ROMFS image of meter/ "
+          f"{rom_image(firmware).stat().st_size} bytes; signing table file 24 KB")
 
 
 def provision(gateway: Gateway, flash: Path, firmware: Path, name: str, board: dict, **settings):
@@ -170,10 +174,20 @@ def heap(gateway: Gateway, firmware: Path, root: Path) -> None:
     # MicroPython's stand-in for a 32-bit target: a heap of N K words (twice the bytes on a 64-bit port).
     words = smallest_passing(lambda heap_kw: scenario.run(heap_kw, unit="wK")[0], low // 2, high // 2)
     names, pools = scenario.names()
+    # The same firmware as .mpy files on the filesystem: a board whose MicroPython has no ROMFS.
+    ok, output = scenario.run(high, rom=False)
+    in_use_without_rom = re.search(r"heap: (\d+) bytes used", output)
+    without_rom = smallest_passing(lambda heap_kb: scenario.run(heap_kb, rom=False)[0], low, high)
     scenario.close()
-    print(f"heap: the whole firmware runs every phase in {smallest} KB (bisected; fails at {smallest - 1} KB); "
-          f"{int(in_use.group(1)) // 1024 if in_use else '?'} KB in use after boot; {names} names interned by the "
-          f"end, in {pools} qstr pools (five hold 620); in {words} wK (-X heapsize=NwK: stand-in for a 32-bit target)")
+
+    def kb(match: re.Match | None) -> str:
+        return f"{int(match.group(1)) // 1024} KB" if match else "?"
+
+    print(f"heap: the whole firmware runs every phase in {smallest} KB (bisected; fails at {smallest - 1} KB), "
+          f"meter/ in the ROM partition; {kb(in_use)} in use after boot; {names} names interned by the end, in "
+          f"{pools} qstr pools (five hold 620); in {words} wK (-X heapsize=NwK: stand-in for a 32-bit target)")
+    print(f"heap without ROMFS (meter/*.mpy on the filesystem): {without_rom} KB; {kb(in_use_without_rom)} in use "
+          f"after boot")
 
 
 def integrated_pulses(profile_w: list[int], step_s: int, start_s: int, end_s: int, imp_per_kwh: int) -> int:

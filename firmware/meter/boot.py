@@ -178,8 +178,9 @@ def start():
     from meter import device as device_module
 
     device = device_module.Device(settings, board, table_path)
-    print("enerlectra meter %s booted; firmware %s board %s gateway %s %d" % (settings.meter_id, VERSION, board.name,
-                                                                              settings.gateway, settings.port))
+    # __file__ says where the code runs from: /rom/meter/boot.mpy from a ROM partition (docs/meter.md, "Memory").
+    print("enerlectra meter %s booted; firmware %s (%s) board %s gateway %s %d" % (
+        settings.meter_id, VERSION, __file__, board.name, settings.gateway, settings.port))
     print(("signing table built in %d ms" if built else "signing table ready in %d ms") % table_ms)
     _restore(device)
     unload("outbox_fix")

@@ -13,8 +13,11 @@ pytestmark = [pytest.mark.hardware, pytest.mark.parametrize("embedded_services",
 
 
 def test_boot_banner(booted, meter):
-    found = booted.expect(re.compile(rb"enerlectra meter (\S+) booted; firmware (\S+) board (\S+)"), timeout=30)
+    found = booted.expect(re.compile(rb"enerlectra meter (\S+) booted; firmware (\S+) \((\S+)\) board (\S+)"),
+                          timeout=30)
     assert found.group(1) == b"hil-meter"
+    if meter.virtual:  # provisioned with its ROM partition: the code runs from there, not from the filesystem
+        assert found.group(3) == b"/rom/meter/boot.mpy"
     booted.expect("signing table ready", timeout=30)
     booted.expect(re.compile(rb"credit 100000 Wh; relay on;"), timeout=10)
 

@@ -28,7 +28,7 @@ from tools.provision import (
 
 BIN = Path(sys.executable).parent
 # The heap a virtual meter runs in: the budget. The whole firmware, run from a ROM partition, needs about
-# 51 KB (tools/bench_meter.py); docs/meter.md ("Memory") has the figures and where the RAM goes.
+# 51–52 KB (tools/bench_meter.py); docs/meter.md ("Memory") has the figures and where the RAM goes.
 METER_HEAPSIZE = "64K"
 # From .mpy files on the board's filesystem instead (a MicroPython without ROMFS): about 70 KB, plus a margin.
 METER_HEAPSIZE_WITHOUT_ROM = "112K"

@@ -74,7 +74,7 @@ def test_the_whole_firmware_interns_no_more_names_than_five_qstr_pools_hold(gate
 
 # The whole firmware running every phase (tools/bench_meter's heap scenario), with meter/ in the board's ROM
 # partition as provisioning deploys it (tools/virtual_rom.py): the budget, 64 KB on this 64-bit port, and
-# bounds a few KB above what was measured (51 KB; 26 K words, -X heapsize=NwK: a 32-bit target's object sizes, as on
+# bounds a few KB above what was measured (51–52 KB; 26 K words, -X heapsize=NwK: a 32-bit target's object sizes, as on
 # the ESP32), so that what was won does not slip back. From .mpy files on the filesystem instead (a MicroPython
 # without ROMFS) it was measured in 70 KB. A fragmented heap's layout moves each figure by a KB or two from one
 # change to the next (docs/meter.md, "Memory").
